@@ -1,0 +1,581 @@
+/* audit: hash-chained log with group commit. */
+#include "audit/audit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+#define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+#define HASH_SUFFIX_LEN (9 + 64 + 2) /* ,"hash":" + hex + "} */
+
+struct gh_audit {
+	int fd;
+	char path[PATH_MAX];
+	char datadir[PATH_MAX];
+	struct gh_store *store; /* used only by the writer (thread or sync caller) */
+	off_t size;             /* bytes of the log known to be ours and complete */
+	int64_t seq;
+	char hash[65];
+	struct gh_buf out;
+
+	pthread_mutex_t mu;   /* the queue */
+	pthread_mutex_t wmu;  /* one write_batch at a time in this process */
+	pthread_cond_t cv;
+	struct gh_audit_entry *head, *tail;
+	bool stop, started;
+	pthread_t thread;
+	uint64_t nrecords, nsyncs;
+};
+
+static int put_str(struct gh_buf *b, const char *key, const char *v)
+{
+	int rc = gh_buf_printf(b, ",\"%s\":", key);
+	if (rc)
+		return rc;
+	return v ? gh_buf_json_string(b, v, strlen(v)) : gh_buf_puts(b, "null");
+}
+
+static int put_raw(struct gh_buf *b, const char *key, const char *v)
+{
+	int rc = gh_buf_printf(b, ",\"%s\":", key);
+	return rc ? rc : gh_buf_puts(b, v && *v ? v : "null");
+}
+
+int gh_audit_format(const struct gh_audit_record *r, struct gh_buf *b)
+{
+	char ts[32];
+	gh_time_rfc3339(r->time_ms, ts, sizeof ts);
+	int rc = gh_buf_printf(b, "\"time\":\"%s\"", ts);
+	rc = rc ? rc : put_str(b, "request_id", r->request_id);
+	rc = rc ? rc : put_str(b, "event", r->event);
+	rc = rc ? rc : put_str(b, "user", r->user);
+	if (!rc) {
+		/* groups: comma-separated in, JSON array out */
+		rc = gh_buf_puts(b, ",\"groups\":[");
+		const char *g = r->groups ? r->groups : "";
+		bool first = true;
+		while (!rc && *g) {
+			const char *c = strchr(g, ',');
+			size_t n = c ? (size_t)(c - g) : strlen(g);
+			if (n) {
+				if (!first)
+					rc = gh_buf_puts(b, ",");
+				rc = rc ? rc : gh_buf_json_string(b, g, n);
+				first = false;
+			}
+			g += n + (c ? 1 : 0);
+		}
+		rc = rc ? rc : gh_buf_puts(b, "]");
+	}
+	rc = rc ? rc : put_str(b, "app", r->app && *r->app ? r->app : NULL);
+	rc = rc ? rc : put_str(b, "environment", r->environment);
+	rc = rc ? rc : put_str(b, "resource", r->resource);
+	rc = rc ? rc : put_str(b, "statement", r->statement);
+	rc = rc ? rc : put_raw(b, "params", r->params_json);
+	rc = rc ? rc : put_str(b, "class", r->class_name);
+	rc = rc ? rc : put_raw(b, "tables", r->tables_json);
+	rc = rc ? rc : put_str(b, "decision", r->decision);
+	rc = rc ? rc : put_str(b, "rule", r->rule);
+	rc = rc ? rc : put_str(b, "status", r->status);
+	if (!rc)
+		rc = r->rows >= 0 ? gh_buf_printf(b, ",\"rows\":%lld", (long long)r->rows) : gh_buf_puts(b, ",\"rows\":null");
+	if (!rc)
+		rc = r->duration_ms >= 0 ? gh_buf_printf(b, ",\"duration_ms\":%.3f", r->duration_ms)
+					 : gh_buf_puts(b, ",\"duration_ms\":null");
+	rc = rc ? rc : put_str(b, "client", r->client);
+	if (!rc && r->detail_json)
+		rc = put_raw(b, "detail", r->detail_json);
+	return rc;
+}
+
+/* Reads the last complete line of the log into the head (seq, hash). The log's bytes
+ * [0, a->size) must end with a newline (or be empty). */
+static int read_tail(struct gh_audit *a, struct gh_error *err)
+{
+	a->seq = 0;
+	memcpy(a->hash, ZERO_HASH, 65);
+	if (a->size == 0)
+		return 0;
+	size_t want = a->size > GH_AUDIT_MAX_LINE ? GH_AUDIT_MAX_LINE : (size_t)a->size;
+	char *buf = malloc(want + 1);
+	if (!buf)
+		return gh_error_set(err, GH_ENOMEM, "out of memory");
+	ssize_t r = pread(a->fd, buf, want, a->size - (off_t)want);
+	int rc = GH_EAUDIT;
+	if (r != (ssize_t)want) {
+		gh_error_set(err, rc, "audit log: cannot read its tail: %s", strerror(errno));
+		goto done;
+	}
+	buf[want] = '\0';
+	size_t end = want - 1; /* the final '\n' */
+	size_t start = end;
+	while (start > 0 && buf[start - 1] != '\n')
+		start--;
+	if (start == 0 && want < (size_t)a->size) {
+		gh_error_set(err, rc, "audit log: last record longer than %d bytes", GH_AUDIT_MAX_LINE);
+		goto done;
+	}
+	json_error_t je;
+	json_t *v = json_loadb(buf + start, end - start, JSON_REJECT_DUPLICATES, &je);
+	json_t *seq = json_object_get(v, "seq"), *hash = json_object_get(v, "hash");
+	if (!json_is_integer(seq) || !json_is_string(hash) || json_string_length(hash) != 64) {
+		json_decref(v);
+		gh_error_set(err, rc, "audit log: last record is not a valid audit record");
+		goto done;
+	}
+	a->seq = json_integer_value(seq);
+	memcpy(a->hash, json_string_value(hash), 65);
+	json_decref(v);
+	rc = 0;
+done:
+	free(buf);
+	return rc;
+}
+
+/* Brings the in-memory head in line with the file (another process may have appended) and
+ * checks it against the store's head. Called with the file lock held. */
+static int resync(struct gh_audit *a, struct gh_error *err)
+{
+	struct stat st;
+	if (fstat(a->fd, &st) < 0)
+		return gh_error_set(err, GH_EAUDIT, "audit log: %s", strerror(errno));
+	off_t size = st.st_size;
+	if (size > 0) {
+		char last;
+		if (pread(a->fd, &last, 1, size - 1) != 1)
+			return gh_error_set(err, GH_EAUDIT, "audit log: %s", strerror(errno));
+		if (last != '\n') {
+			/* A torn record: written but never made durable and acknowledged. */
+			off_t cut = size - 1;
+			char c;
+			while (cut > 0 && pread(a->fd, &c, 1, cut - 1) == 1 && c != '\n')
+				cut--;
+			gh_log(GH_LOG_WARN, "audit log: cutting a torn last record (%lld bytes)", (long long)(size - cut));
+			if (ftruncate(a->fd, cut) < 0 || fsync(a->fd) < 0)
+				return gh_error_set(err, GH_EAUDIT, "audit log: cannot cut torn record: %s", strerror(errno));
+			size = cut;
+		}
+	}
+	a->size = size;
+	int rc = read_tail(a, err);
+	if (rc)
+		return rc;
+	int64_t hseq = 0;
+	char hhash[65];
+	if (gh_store_audit_head_get(a->store, &hseq, hhash))
+		return gh_error_set(err, GH_EAUDIT, "audit head: cannot read it from the store");
+	if (hseq > a->seq)
+		return gh_error_set(err, GH_EAUDIT, "audit log ends at seq %lld but the store's head is seq %lld: "
+				    "the log was truncated; refusing to append", (long long)a->seq, (long long)hseq);
+	return 0;
+}
+
+int gh_audit_open(const char *datadir, struct gh_audit **out, struct gh_error *err)
+{
+	struct gh_audit *a = calloc(1, sizeof *a);
+	char dir[PATH_MAX], dbpath[PATH_MAX];
+	int rc;
+	if (!a)
+		return gh_error_set(err, GH_ENOMEM, "out of memory");
+	a->fd = -1;
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_mutex_init(&a->wmu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	gh_buf_init(&a->out, (size_t)GH_AUDIT_MAX_BATCH * 1024 + GH_AUDIT_MAX_RECORD * 2);
+	snprintf(a->datadir, sizeof a->datadir, "%s", datadir);
+	if (gh_path_join(dir, sizeof dir, datadir, "audit") || gh_path_join(a->path, sizeof a->path, dir, "audit.log") ||
+	    gh_path_join(dbpath, sizeof dbpath, datadir, "gatehouse.db")) {
+		rc = gh_error_set(err, GH_ETOOBIG, "path too long");
+		goto fail;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		rc = gh_error_set(err, GH_EAUDIT, "%s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	a->fd = open(a->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (a->fd < 0) {
+		rc = gh_error_set(err, GH_EAUDIT, "%s: %s", a->path, strerror(errno));
+		goto fail;
+	}
+	if ((rc = gh_store_open(dbpath, false, &a->store, err)))
+		goto fail;
+	flock(a->fd, LOCK_EX);
+	rc = resync(a, err);
+	flock(a->fd, LOCK_UN);
+	if (rc)
+		goto fail;
+	*out = a;
+	return 0;
+fail:
+	gh_audit_close(a);
+	return rc;
+}
+
+/* Writes a batch under the file lock: one write, one fdatasync. On any failure the file is
+ * cut back to where it was, so no partial or unacknowledged record stays. */
+static int write_batch(struct gh_audit *a, struct gh_audit_entry *list)
+{
+	struct gh_error err;
+	int rc = 0;
+	if (flock(a->fd, LOCK_EX) < 0)
+		return GH_EAUDIT;
+	struct stat st;
+	if (fstat(a->fd, &st) < 0 || st.st_size != a->size) {
+		if ((rc = resync(a, &err))) {
+			gh_log(GH_LOG_ERROR, "%s", err.message);
+			goto unlock;
+		}
+	}
+	gh_buf_reset(&a->out);
+	int64_t seq = a->seq;
+	char hash[65];
+	memcpy(hash, a->hash, 65);
+	for (struct gh_audit_entry *e = list; e; e = e->next) {
+		size_t start = a->out.len;
+		crypto_hash_sha256_state hs;
+		uint8_t digest[32];
+		seq++;
+		rc = gh_buf_printf(&a->out, "{\"seq\":%lld,", (long long)seq);
+		rc = rc ? rc : gh_buf_append(&a->out, e->body.data ? e->body.data : "", e->body.len);
+		rc = rc ? rc : gh_buf_printf(&a->out, ",\"prev\":\"%s\"", hash);
+		if (rc) {
+			rc = GH_EAUDIT;
+			gh_log(GH_LOG_ERROR, "audit: record too large");
+			goto unlock;
+		}
+		crypto_hash_sha256_init(&hs);
+		crypto_hash_sha256_update(&hs, (const uint8_t *)a->out.data + start, a->out.len - start);
+		crypto_hash_sha256_update(&hs, (const uint8_t *)"}", 1);
+		crypto_hash_sha256_final(&hs, digest);
+		gh_hex_encode(digest, 32, hash);
+		if (gh_buf_printf(&a->out, ",\"hash\":\"%s\"}\n", hash)) {
+			rc = GH_EAUDIT;
+			goto unlock;
+		}
+		e->seq = seq;
+	}
+	size_t off = 0;
+	while (off < a->out.len) {
+		ssize_t w = write(a->fd, a->out.data + off, a->out.len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			gh_log(GH_LOG_ERROR, "audit log: write failed: %s", strerror(errno));
+			rc = GH_EAUDIT;
+			break;
+		}
+		off += (size_t)w;
+	}
+	if (!rc && fdatasync(a->fd) < 0) {
+		gh_log(GH_LOG_ERROR, "audit log: fdatasync failed: %s", strerror(errno));
+		rc = GH_EAUDIT;
+	}
+	if (rc) {
+		if (ftruncate(a->fd, a->size) < 0 || fdatasync(a->fd) < 0)
+			gh_log(GH_LOG_ERROR, "audit log: cannot cut back a failed write: %s", strerror(errno));
+		goto unlock;
+	}
+	a->size += (off_t)a->out.len;
+	a->seq = seq;
+	memcpy(a->hash, hash, 65);
+	a->nsyncs++;
+	for (struct gh_audit_entry *e = list; e; e = e->next)
+		a->nrecords++;
+	/* The head may lag the log (it is a lower bound for truncation checks); never lead it. */
+	if (gh_store_audit_head_set(a->store, seq, hash))
+		gh_log(GH_LOG_WARN, "audit head: store update failed; the log itself is durable");
+unlock:
+	flock(a->fd, LOCK_UN);
+	return rc;
+}
+
+static void *writer_main(void *arg)
+{
+	struct gh_audit *a = arg;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		while (!a->head && !a->stop)
+			pthread_cond_wait(&a->cv, &a->mu);
+		if (!a->head && a->stop)
+			break;
+		/* take up to GH_AUDIT_MAX_BATCH entries */
+		struct gh_audit_entry *batch = a->head, *last = a->head;
+		size_t n = 1;
+		while (last->next && n < GH_AUDIT_MAX_BATCH) {
+			last = last->next;
+			n++;
+		}
+		a->head = last->next;
+		if (!a->head)
+			a->tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&a->mu);
+
+		pthread_mutex_lock(&a->wmu);
+		int rc = write_batch(a, batch);
+		pthread_mutex_unlock(&a->wmu);
+		while (batch) {
+			struct gh_audit_entry *next = batch->next;
+			batch->next = NULL;
+			batch->done(batch, rc ? GH_EAUDIT : 0);
+			batch = next;
+		}
+		pthread_mutex_lock(&a->mu);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+int gh_audit_start(struct gh_audit *a)
+{
+	if (pthread_create(&a->thread, NULL, writer_main, a) != 0)
+		return GH_EINTERNAL;
+	a->started = true;
+	return 0;
+}
+
+void gh_audit_submit(struct gh_audit *a, struct gh_audit_entry *e)
+{
+	e->next = NULL;
+	pthread_mutex_lock(&a->mu);
+	if (a->tail)
+		a->tail->next = e;
+	else
+		a->head = e;
+	a->tail = e;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+int gh_audit_append(struct gh_audit *a, const struct gh_audit_record *r, int64_t *seq, struct gh_error *err)
+{
+	struct gh_audit_entry e;
+	memset(&e, 0, sizeof e);
+	gh_buf_init(&e.body, GH_AUDIT_MAX_RECORD);
+	int rc = gh_audit_format(r, &e.body);
+	if (rc) {
+		gh_buf_free(&e.body);
+		return gh_error_set(err, GH_EAUDIT, "audit record too large");
+	}
+	pthread_mutex_lock(&a->wmu);
+	rc = write_batch(a, &e);
+	pthread_mutex_unlock(&a->wmu);
+	gh_buf_free(&e.body);
+	if (rc)
+		return gh_error_set(err, GH_EAUDIT, "the audit log could not be written (see the server log)");
+	if (seq)
+		*seq = e.seq;
+	return 0;
+}
+
+void gh_audit_stats(struct gh_audit *a, uint64_t *records, uint64_t *syncs)
+{
+	*records = a->nrecords;
+	*syncs = a->nsyncs;
+}
+
+void gh_audit_close(struct gh_audit *a)
+{
+	if (!a)
+		return;
+	if (a->started) {
+		pthread_mutex_lock(&a->mu);
+		a->stop = true;
+		pthread_cond_signal(&a->cv);
+		pthread_mutex_unlock(&a->mu);
+		pthread_join(a->thread, NULL);
+	}
+	if (a->fd >= 0)
+		close(a->fd);
+	gh_store_close(a->store);
+	gh_buf_free(&a->out);
+	pthread_mutex_destroy(&a->mu);
+	pthread_mutex_destroy(&a->wmu);
+	pthread_cond_destroy(&a->cv);
+	free(a);
+}
+
+/* ---- verify and read ---- */
+
+struct line_reader {
+	FILE *f;
+	char *buf;
+	size_t cap;
+};
+
+/* Reads one line (without '\n'); returns its length, -1 at EOF, -2 when too long,
+ * -3 when the last line has no newline. */
+static ssize_t next_line(struct line_reader *lr, char **line)
+{
+	ssize_t n = getline(&lr->buf, &lr->cap, lr->f);
+	if (n < 0)
+		return -1;
+	if ((size_t)n > GH_AUDIT_MAX_LINE)
+		return -2;
+	*line = lr->buf;
+	if (n == 0 || lr->buf[n - 1] != '\n')
+		return -3;
+	lr->buf[n - 1] = '\0';
+	return n - 1;
+}
+
+static bool is_hex64(const char *p)
+{
+	for (int i = 0; i < 64; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return false;
+	return true;
+}
+
+static int bad(struct gh_audit_report *rep, int64_t line, int64_t seq, const char *why)
+{
+	rep->ok = false;
+	rep->bad_line = line;
+	rep->bad_seq = seq;
+	snprintf(rep->reason, sizeof rep->reason, "%s", why);
+	return 0;
+}
+
+int gh_audit_verify(const char *datadir, struct gh_audit_report *rep, struct gh_error *err)
+{
+	char path[PATH_MAX], dbpath[PATH_MAX];
+	memset(rep, 0, sizeof *rep);
+	rep->bad_seq = -1;
+	if (snprintf(path, sizeof path, "%s/audit/audit.log", datadir) >= (int)sizeof path ||
+	    gh_path_join(dbpath, sizeof dbpath, datadir, "gatehouse.db"))
+		return gh_error_set(err, GH_ETOOBIG, "path too long");
+	struct gh_store *st = NULL;
+	int rc = gh_store_open(dbpath, true, &st, err);
+	if (rc)
+		return rc;
+	int64_t hseq = 0;
+	char hhash[65];
+	rc = gh_store_audit_head_get(st, &hseq, hhash);
+	gh_store_close(st);
+	if (rc)
+		return gh_error_set(err, GH_EIO, "cannot read the audit head from the store");
+
+	struct line_reader lr = {.f = fopen(path, "r")};
+	if (!lr.f) {
+		if (errno == ENOENT && hseq == 0) {
+			rep->ok = true;
+			return 0;
+		}
+		return gh_error_set(err, GH_EIO, "%s: %s", path, strerror(errno));
+	}
+	char prev[65] = ZERO_HASH, msg[256];
+	int64_t lineno = 0, expect = 1;
+	rep->ok = true;
+	for (;;) {
+		char *line = NULL;
+		ssize_t n = next_line(&lr, &line);
+		if (n == -1)
+			break;
+		lineno++;
+		if (n == -2) {
+			bad(rep, lineno, -1, "record longer than the maximum line length");
+			goto out;
+		}
+		if (n == -3) {
+			bad(rep, lineno, -1, "last record is incomplete (no newline): truncated or torn");
+			goto out;
+		}
+		size_t len = (size_t)n;
+		if (len < HASH_SUFFIX_LEN + 2 || memcmp(line + len - HASH_SUFFIX_LEN, ",\"hash\":\"", 9) != 0 ||
+		    !is_hex64(line + len - 66) || memcmp(line + len - 2, "\"}", 2) != 0) {
+			bad(rep, lineno, -1, "record does not end with its hash member");
+			goto out;
+		}
+		json_error_t je;
+		json_t *v = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+		json_t *js = json_object_get(v, "seq"), *jp = json_object_get(v, "prev");
+		int64_t seq = json_is_integer(js) ? json_integer_value(js) : -1;
+		if (!v || seq < 0 || !json_is_string(jp)) {
+			json_decref(v);
+			bad(rep, lineno, seq, "record is not valid JSON with seq and prev");
+			goto out;
+		}
+		bool prev_ok = strcmp(json_string_value(jp), prev) == 0;
+		json_decref(v);
+		uint8_t digest[32];
+		char hex[65];
+		crypto_hash_sha256_state hs;
+		crypto_hash_sha256_init(&hs);
+		crypto_hash_sha256_update(&hs, (const uint8_t *)line, len - HASH_SUFFIX_LEN);
+		crypto_hash_sha256_update(&hs, (const uint8_t *)"}", 1);
+		crypto_hash_sha256_final(&hs, digest);
+		gh_hex_encode(digest, 32, hex);
+		if (memcmp(hex, line + len - 66, 64) != 0) {
+			bad(rep, lineno, seq, "hash does not match the record's content: the record was edited");
+			goto out;
+		}
+		if (seq != expect) {
+			snprintf(msg, sizeof msg, "expected seq %lld: a record was deleted, inserted or moved",
+				 (long long)expect);
+			bad(rep, lineno, seq, msg);
+			goto out;
+		}
+		if (!prev_ok) {
+			bad(rep, lineno, seq, "prev does not match the previous record's hash: the chain is broken");
+			goto out;
+		}
+		if (seq == hseq && memcmp(hex, hhash, 64) != 0) {
+			bad(rep, lineno, seq, "hash differs from the head recorded in the store");
+			goto out;
+		}
+		memcpy(prev, hex, 65);
+		expect++;
+		rep->records++;
+	}
+	if (hseq > rep->records) {
+		snprintf(msg, sizeof msg, "log ends at seq %lld but the store's head is seq %lld: records were "
+			 "removed from the end", (long long)rep->records, (long long)hseq);
+		bad(rep, lineno + 1, rep->records + 1, msg);
+	}
+out:
+	free(lr.buf);
+	fclose(lr.f);
+	return 0;
+}
+
+int gh_audit_read(const char *datadir, int64_t since, int64_t limit,
+		  int (*fn)(const char *line, size_t len, void *arg), void *arg, struct gh_error *err)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof path, "%s/audit/audit.log", datadir) >= (int)sizeof path)
+		return gh_error_set(err, GH_ETOOBIG, "path too long");
+	struct line_reader lr = {.f = fopen(path, "r")};
+	if (!lr.f)
+		return errno == ENOENT ? 0 : gh_error_set(err, GH_EIO, "audit log: %s", strerror(errno));
+	int64_t lineno = 0, sent = 0;
+	for (;;) {
+		char *line = NULL;
+		ssize_t n = next_line(&lr, &line);
+		if (n < 0)
+			break;
+		lineno++; /* seq == line number in an intact log */
+		if (lineno <= since)
+			continue;
+		if (sent >= limit || fn(line, (size_t)n, arg))
+			break;
+		sent++;
+	}
+	free(lr.buf);
+	fclose(lr.f);
+	return 0;
+}

@@ -1,0 +1,130 @@
+/* cli: argument parsing and usage texts. */
+#include "cli/args.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+bool args_parse(struct args *a, int argc, char **argv, const char *verb)
+{
+	bool opts_done = false;
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i];
+		if (!opts_done && strcmp(s, "--") == 0) {
+			opts_done = true;
+			continue;
+		}
+		if (!opts_done && (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0)) {
+			a->help = true;
+			continue;
+		}
+		if (!opts_done && strncmp(s, "--", 2) == 0) {
+			const char *name = s + 2, *eq = strchr(name, '=');
+			size_t nl = eq ? (size_t)(eq - name) : strlen(name);
+			struct args_opt *o = NULL;
+			for (size_t k = 0; k < a->nopts; k++)
+				if (strlen(a->opts[k].name) == nl && strncmp(a->opts[k].name, name, nl) == 0)
+					o = &a->opts[k];
+			if (!o) {
+				cli_usage_error(verb, "unknown option '%s'", s);
+				return false;
+			}
+			if (o->flag) {
+				if (eq) {
+					cli_usage_error(verb, "option --%s takes no value", o->name);
+					return false;
+				}
+				o->value = "1";
+			} else if (eq) {
+				o->value = eq + 1;
+			} else if (i + 1 < argc) {
+				o->value = argv[++i];
+			} else {
+				cli_usage_error(verb, "option --%s needs a value", o->name);
+				return false;
+			}
+			continue;
+		}
+		if (a->npos >= ARGS_MAX_POS) {
+			cli_usage_error(verb, "too many arguments");
+			return false;
+		}
+		a->pos[a->npos++] = s;
+	}
+	return true;
+}
+
+const char *args_get(const struct args *a, const char *name)
+{
+	for (size_t k = 0; k < a->nopts; k++)
+		if (strcmp(a->opts[k].name, name) == 0)
+			return a->opts[k].value;
+	return NULL;
+}
+
+static const struct {
+	const char *verb, *text;
+} usages[] = {
+	{"init", "gatehouse init --data DIR\n"
+		 "  Creates DIR (mode 0700) with the store, a master key and a token signing key.\n"},
+	{"apply", "gatehouse apply --data DIR FILE.yaml\n"
+		  "  Validates the policy document and applies all of it atomically, or nothing.\n"},
+	{"export", "gatehouse export --data DIR\n"
+		   "  Prints the current policy as YAML that re-applies to the same state.\n"},
+	{"token", "gatehouse token issue --data DIR --user U --env E [--app A] [--ttl 15m] [--json]\n"
+		  "gatehouse token revoke --data DIR ID\n"
+		  "  Issues a signed token (default 15 minutes, at most 24h) or revokes one by id.\n"},
+	{"serve", "gatehouse serve --data DIR [--http 127.0.0.1:8080] [--workers 4] [--max-body 1M]\n"
+		  "                [--max-statement 100K] [--max-rows 10000] [--statement-timeout 30s]\n"
+		  "                [--approval-ttl 24h] [--log-level info]\n"
+		  "  Runs the HTTP API. Prints 'listening on http://ADDR:PORT' when ready; stops on SIGTERM/SIGINT.\n"},
+	{"audit", "gatehouse audit verify --data DIR\n"
+		  "  Checks the hash chain of the audit trail and the head kept in the store.\n"},
+	{"query", "gatehouse query --resource R --env E [--json] SQL [PARAM...]\n"
+		  "  Runs SQL through the server at GATEHOUSE_URL with GATEHOUSE_TOKEN. Parameters bind to ?\n"
+		  "  placeholders (integers and decimals as numbers, everything else as text).\n"},
+	{"approvals", "gatehouse approvals list [--json]\n"
+		      "gatehouse approvals get ID [--json]\n"
+		      "gatehouse approvals approve ID [--json]\n"
+		      "gatehouse approvals reject ID [--json]\n"
+		      "  Lists and decides pending writes (GATEHOUSE_URL, GATEHOUSE_TOKEN). Never your own.\n"},
+};
+
+void cli_usage(const char *verb)
+{
+	if (verb) {
+		for (size_t i = 0; i < sizeof usages / sizeof *usages; i++)
+			if (strcmp(usages[i].verb, verb) == 0) {
+				fputs(usages[i].text, stdout);
+				return;
+			}
+	}
+	fputs("gatehouse: governed access to data for internal apps\n\n"
+	      "Operator verbs act on a data directory (file access to it is the root of trust):\n", stdout);
+	for (size_t i = 0; i < sizeof usages / sizeof *usages; i++) {
+		if (strcmp(usages[i].verb, "query") == 0)
+			fputs("\nClient verbs talk to a running server (GATEHOUSE_URL, GATEHOUSE_TOKEN):\n", stdout);
+		fputs(usages[i].text, stdout);
+	}
+	fputs("\nExit status: 0 ok, 1 denied or failed, 2 usage or input error.\n"
+	      "Run 'gatehouse VERB --help' for one verb.\n", stdout);
+}
+
+int cli_usage_error(const char *verb, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "gatehouse %s: ", verb ? verb : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(see 'gatehouse %s --help')\n", verb ? verb : "");
+	return 2;
+}
+
+int gh_cli_help(int argc, char **argv)
+{
+	cli_usage(argc > 1 ? argv[1] : NULL);
+	return 0;
+}

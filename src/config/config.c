@@ -1,0 +1,920 @@
+/* config: policy loader on libyaml's document API, with strict validation. */
+#include "config/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+struct loader {
+	yaml_document_t doc;
+	const char *file;
+	const char *basedir;
+	struct gh_error *err;
+	unsigned char *seen; /* per node: visited once (aliases would revisit) */
+	size_t nseen;
+	struct gh_policy *p;
+};
+
+static int fail_at(struct loader *L, yaml_node_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail_at(struct loader *L, yaml_node_t *n, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	int line = n ? (int)n->start_mark.line + 1 : 1, col = n ? (int)n->start_mark.column + 1 : 1;
+	if (L->err) {
+		L->err->line = line;
+		L->err->column = col;
+	}
+	gh_error_set(L->err, GH_EINVAL, "%s:%d:%d: %s", L->file, line, col, msg);
+	if (L->err) {
+		L->err->line = line;
+		L->err->column = col;
+	}
+	return GH_EINVAL;
+}
+
+/* Returns the node for index, refusing a node reached twice (YAML aliases): a policy never
+ * needs them and they are how "billion laughs" documents multiply work. */
+static yaml_node_t *node_at(struct loader *L, int idx, yaml_node_t *from, int *rc)
+{
+	yaml_node_t *n = yaml_document_get_node(&L->doc, idx);
+	if (!n) {
+		*rc = fail_at(L, from, "invalid node");
+		return NULL;
+	}
+	size_t i = (size_t)idx;
+	if (i < L->nseen) {
+		if (L->seen[i]) {
+			*rc = fail_at(L, n, "YAML aliases are not allowed in a policy document");
+			return NULL;
+		}
+		L->seen[i] = 1;
+	}
+	return n;
+}
+
+static const char *scalar(yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+static int want_scalar(struct loader *L, yaml_node_t *n, const char *field)
+{
+	if (n->type != YAML_SCALAR_NODE)
+		return fail_at(L, n, "%s: expected a string", field);
+	if (strlen(scalar(n)) != n->data.scalar.length)
+		return fail_at(L, n, "%s: NUL byte in string", field);
+	return 0;
+}
+
+/* Names: 1..GH_NAME_MAX of [A-Za-z0-9_-], users may also use '.' and '@' (emails). */
+static int want_name(struct loader *L, yaml_node_t *n, const char *field, bool user, char **out)
+{
+	int rc = want_scalar(L, n, field);
+	if (rc)
+		return rc;
+	const char *s = scalar(n);
+	size_t len = strlen(s);
+	if (len == 0 || len > GH_NAME_MAX)
+		return fail_at(L, n, "%s: expected a name of 1 to %d characters", field, GH_NAME_MAX);
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  c == '_' || c == '-' || (user && (c == '.' || c == '@'));
+		if (!ok)
+			return fail_at(L, n, "%s: '%.*s' is not a valid name (letters, digits, '_', '-'%s)",
+				       field, (int)(len > 64 ? 64 : len), s, user ? ", '.', '@'" : "");
+	}
+	*out = gh_strdup(s);
+	return *out ? 0 : fail_at(L, n, "out of memory");
+}
+
+static int want_bool(struct loader *L, yaml_node_t *n, const char *field, bool *out)
+{
+	int rc = want_scalar(L, n, field);
+	if (rc)
+		return rc;
+	if (strcmp(scalar(n), "true") == 0)
+		*out = true;
+	else if (strcmp(scalar(n), "false") == 0)
+		*out = false;
+	else
+		return fail_at(L, n, "%s: expected true or false", field);
+	return 0;
+}
+
+/* Iterates a mapping's pairs, refusing duplicate keys. */
+#define FOR_PAIRS(n, pair) \
+	for (yaml_node_pair_t *pair = (n)->data.mapping.pairs.start; pair < (n)->data.mapping.pairs.top; pair++)
+#define FOR_ITEMS(n, item) \
+	for (yaml_node_item_t *item = (n)->data.sequence.items.start; item < (n)->data.sequence.items.top; item++)
+
+static size_t seq_len(yaml_node_t *n)
+{
+	return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+}
+
+static int want_map(struct loader *L, yaml_node_t *n, const char *field)
+{
+	if (n->type != YAML_MAPPING_NODE)
+		return fail_at(L, n, "%s: expected a mapping", field);
+	/* duplicate keys */
+	FOR_PAIRS(n, a) {
+		yaml_node_t *ka = yaml_document_get_node(&L->doc, a->key);
+		if (!ka || ka->type != YAML_SCALAR_NODE)
+			return fail_at(L, ka ? ka : n, "%s: keys must be strings", field);
+		for (yaml_node_pair_t *b = n->data.mapping.pairs.start; b < a; b++) {
+			yaml_node_t *kb = yaml_document_get_node(&L->doc, b->key);
+			if (strcmp(scalar(ka), scalar(kb)) == 0)
+				return fail_at(L, ka, "%s: duplicate key '%s'", field, scalar(ka));
+		}
+	}
+	return 0;
+}
+
+static int want_seq(struct loader *L, yaml_node_t *n, const char *field)
+{
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail_at(L, n, "%s: expected a list", field);
+	if (seq_len(n) > GH_POLICY_MAX_ENTRIES)
+		return fail_at(L, n, "%s: more than %d entries", field, GH_POLICY_MAX_ENTRIES);
+	return 0;
+}
+
+/* Reads a list of names into *out. */
+static int want_names(struct loader *L, yaml_node_t *n, const char *field, bool user, char ***out, size_t *count)
+{
+	int rc = want_seq(L, n, field);
+	if (rc)
+		return rc;
+	size_t k = seq_len(n);
+	*out = calloc(k ? k : 1, sizeof **out);
+	if (!*out)
+		return fail_at(L, n, "out of memory");
+	*count = 0;
+	FOR_ITEMS(n, it) {
+		yaml_node_t *v = node_at(L, *it, n, &rc);
+		if (!v)
+			return rc;
+		if ((rc = want_name(L, v, field, user, &(*out)[*count])))
+			return rc;
+		for (size_t j = 0; j < *count; j++)
+			if (strcmp((*out)[j], (*out)[*count]) == 0) {
+				free((*out)[*count]);
+				(*out)[*count] = NULL;
+				return fail_at(L, v, "%s: '%s' is listed twice", field, scalar(v));
+			}
+		(*count)++;
+	}
+	return 0;
+}
+
+static yaml_node_t *key_node(struct loader *L, yaml_node_pair_t *pair)
+{
+	return yaml_document_get_node(&L->doc, pair->key);
+}
+
+static int unknown_key(struct loader *L, yaml_node_t *k, const char *where, const char *allowed)
+{
+	return fail_at(L, k, "%s: unknown key '%s' (expected one of: %s)", where, scalar(k), allowed);
+}
+
+static int load_users(struct loader *L, yaml_node_t *n)
+{
+	int rc = want_seq(L, n, "users");
+	if (rc)
+		return rc;
+	struct gh_policy *p = L->p;
+	p->users = calloc(seq_len(n) + 1, sizeof *p->users);
+	if (!p->users)
+		return fail_at(L, n, "out of memory");
+	FOR_ITEMS(n, it) {
+		yaml_node_t *u = node_at(L, *it, n, &rc);
+		if (!u)
+			return rc;
+		if ((rc = want_map(L, u, "users[]")))
+			return rc;
+		struct gh_policy_user *dst = &p->users[p->nusers];
+		p->nusers++; /* counted now so that a failure frees what was read */
+		yaml_node_t *name_node = NULL;
+		FOR_PAIRS(u, pair) {
+			yaml_node_t *k = key_node(L, pair), *v = node_at(L, pair->value, u, &rc);
+			if (!v)
+				return rc;
+			if (strcmp(scalar(k), "name") == 0) {
+				if ((rc = want_name(L, v, "users[].name", true, &dst->name)))
+					return rc;
+				name_node = v;
+			} else if (strcmp(scalar(k), "disabled") == 0) {
+				if ((rc = want_bool(L, v, "users[].disabled", &dst->disabled)))
+					return rc;
+			} else
+				return unknown_key(L, k, "users[]", "name, disabled");
+		}
+		if (!dst->name)
+			return fail_at(L, u, "users[]: missing required key 'name'");
+		for (size_t j = 0; j + 1 < p->nusers; j++)
+			if (strcmp(p->users[j].name, dst->name) == 0)
+				return fail_at(L, name_node, "users: '%s' is defined twice", dst->name);
+	}
+	return 0;
+}
+
+static int load_groups(struct loader *L, yaml_node_t *n)
+{
+	int rc = want_seq(L, n, "groups");
+	if (rc)
+		return rc;
+	struct gh_policy *p = L->p;
+	p->groups = calloc(seq_len(n) + 1, sizeof *p->groups);
+	if (!p->groups)
+		return fail_at(L, n, "out of memory");
+	FOR_ITEMS(n, it) {
+		yaml_node_t *g = node_at(L, *it, n, &rc);
+		if (!g)
+			return rc;
+		if ((rc = want_map(L, g, "groups[]")))
+			return rc;
+		struct gh_policy_group *dst = &p->groups[p->ngroups];
+		p->ngroups++; /* counted now so that a failure frees what was read */
+		yaml_node_t *name_node = NULL, *members_node = NULL;
+		FOR_PAIRS(g, pair) {
+			yaml_node_t *k = key_node(L, pair), *v = node_at(L, pair->value, g, &rc);
+			if (!v)
+				return rc;
+			if (strcmp(scalar(k), "name") == 0) {
+				if ((rc = want_name(L, v, "groups[].name", false, &dst->name)))
+					return rc;
+				name_node = v;
+			} else if (strcmp(scalar(k), "members") == 0) {
+				if ((rc = want_names(L, v, "groups[].members", true, &dst->members, &dst->nmembers)))
+					return rc;
+				members_node = v;
+			} else
+				return unknown_key(L, k, "groups[]", "name, members");
+		}
+		if (!dst->name)
+			return fail_at(L, g, "groups[]: missing required key 'name'");
+		for (size_t j = 0; j + 1 < p->ngroups; j++)
+			if (strcmp(p->groups[j].name, dst->name) == 0)
+				return fail_at(L, name_node, "groups: '%s' is defined twice", dst->name);
+		for (size_t j = 0; j < dst->nmembers; j++)
+			if (!gh_config_user(p, dst->members[j])) {
+				yaml_node_t *m = yaml_document_get_node(&L->doc, members_node->data.sequence.items.start[j]);
+				return fail_at(L, m, "groups[].members: user '%s' is not defined under users",
+					       dst->members[j]);
+			}
+	}
+	return 0;
+}
+
+static int load_envs(struct loader *L, yaml_node_t *n)
+{
+	int rc = want_seq(L, n, "environments");
+	if (rc)
+		return rc;
+	struct gh_policy *p = L->p;
+	p->envs = calloc(seq_len(n) + 1, sizeof *p->envs);
+	if (!p->envs)
+		return fail_at(L, n, "out of memory");
+	FOR_ITEMS(n, it) {
+		yaml_node_t *e = node_at(L, *it, n, &rc);
+		if (!e)
+			return rc;
+		if ((rc = want_map(L, e, "environments[]")))
+			return rc;
+		struct gh_policy_env *dst = &p->envs[p->nenvs];
+		p->nenvs++;
+		yaml_node_t *name_node = NULL, *rev_node = NULL, *appr_node = NULL;
+		FOR_PAIRS(e, pair) {
+			yaml_node_t *k = key_node(L, pair), *v = node_at(L, pair->value, e, &rc);
+			if (!v)
+				return rc;
+			if (strcmp(scalar(k), "name") == 0) {
+				if ((rc = want_name(L, v, "environments[].name", false, &dst->name)))
+					return rc;
+				name_node = v;
+			} else if (strcmp(scalar(k), "approval") == 0) {
+				if ((rc = want_scalar(L, v, "environments[].approval")))
+					return rc;
+				if (strcmp(scalar(v), "none") == 0)
+					dst->approval = GH_APPROVAL_NONE;
+				else if (strcmp(scalar(v), "writes") == 0)
+					dst->approval = GH_APPROVAL_WRITES;
+				else
+					return fail_at(L, v, "environments[].approval: expected none or writes, got '%.64s'",
+						       scalar(v));
+				appr_node = v;
+			} else if (strcmp(scalar(k), "reviewers") == 0) {
+				if ((rc = want_names(L, v, "environments[].reviewers", false, &dst->reviewers,
+						     &dst->nreviewers)))
+					return rc;
+				rev_node = v;
+			} else
+				return unknown_key(L, k, "environments[]", "name, approval, reviewers");
+		}
+		if (!dst->name)
+			return fail_at(L, e, "environments[]: missing required key 'name'");
+		for (size_t j = 0; j + 1 < p->nenvs; j++)
+			if (strcmp(p->envs[j].name, dst->name) == 0)
+				return fail_at(L, name_node, "environments: '%s' is defined twice", dst->name);
+		for (size_t j = 0; j < dst->nreviewers; j++)
+			if (!gh_config_group(p, dst->reviewers[j])) {
+				yaml_node_t *m = yaml_document_get_node(&L->doc, rev_node->data.sequence.items.start[j]);
+				return fail_at(L, m, "environments[].reviewers: group '%s' is not defined under groups",
+					       dst->reviewers[j]);
+			}
+		if (dst->approval == GH_APPROVAL_WRITES && dst->nreviewers == 0)
+			return fail_at(L, appr_node, "environments[].approval: 'writes' needs at least one "
+				       "reviewers group, or no write could ever be approved");
+	}
+	return 0;
+}
+
+/* Resolves a resource path against the policy file's folder; the result is absolute. */
+static int resolve_path(struct loader *L, yaml_node_t *v, char **out)
+{
+	const char *s = scalar(v);
+	if (!*s)
+		return fail_at(L, v, "path: expected a file path");
+	if (strlen(s) >= PATH_MAX)
+		return fail_at(L, v, "path: longer than %d bytes", PATH_MAX);
+	if (s[0] == '/') {
+		*out = gh_strdup(s);
+	} else {
+		if (!L->basedir)
+			return fail_at(L, v, "path: '%.64s' must be absolute here", s);
+		char buf[PATH_MAX];
+		if (snprintf(buf, sizeof buf, "%s/%s", L->basedir, s) >= (int)sizeof buf)
+			return fail_at(L, v, "path: longer than %d bytes", PATH_MAX);
+		*out = gh_strdup(buf);
+	}
+	return *out ? 0 : fail_at(L, v, "out of memory");
+}
+
+static int load_resources(struct loader *L, yaml_node_t *n)
+{
+	int rc = want_seq(L, n, "resources");
+	if (rc)
+		return rc;
+	struct gh_policy *p = L->p;
+	p->resources = calloc(seq_len(n) + 1, sizeof *p->resources);
+	if (!p->resources)
+		return fail_at(L, n, "out of memory");
+	FOR_ITEMS(n, it) {
+		yaml_node_t *r = node_at(L, *it, n, &rc);
+		if (!r)
+			return rc;
+		if ((rc = want_map(L, r, "resources[]")))
+			return rc;
+		struct gh_policy_resource *dst = &p->resources[p->nresources];
+		p->nresources++;
+		yaml_node_t *name_node = NULL, *envs_node = NULL;
+		FOR_PAIRS(r, pair) {
+			yaml_node_t *k = key_node(L, pair), *v = node_at(L, pair->value, r, &rc);
+			if (!v)
+				return rc;
+			if (strcmp(scalar(k), "name") == 0) {
+				if ((rc = want_name(L, v, "resources[].name", false, &dst->name)))
+					return rc;
+				name_node = v;
+			} else if (strcmp(scalar(k), "kind") == 0) {
+				if ((rc = want_scalar(L, v, "resources[].kind")))
+					return rc;
+				if (strcmp(scalar(v), "sqlite") == 0)
+					dst->kind = GH_RESOURCE_SQLITE;
+				else
+					return fail_at(L, v, "resources[].kind: expected sqlite, got '%.64s'", scalar(v));
+			} else if (strcmp(scalar(k), "environments") == 0) {
+				envs_node = v;
+			} else
+				return unknown_key(L, k, "resources[]", "name, kind, environments");
+		}
+		if (!dst->name)
+			return fail_at(L, r, "resources[]: missing required key 'name'");
+		if (!dst->kind)
+			return fail_at(L, r, "resources[]: missing required key 'kind'");
+		if (!envs_node)
+			return fail_at(L, r, "resources[]: missing required key 'environments'");
+		for (size_t j = 0; j + 1 < p->nresources; j++)
+			if (strcmp(p->resources[j].name, dst->name) == 0)
+				return fail_at(L, name_node, "resources: '%s' is defined twice", dst->name);
+		if ((rc = want_map(L, envs_node, "resources[].environments")))
+			return rc;
+		size_t ne = (size_t)(envs_node->data.mapping.pairs.top - envs_node->data.mapping.pairs.start);
+		dst->envs = calloc(ne + 1, sizeof *dst->envs);
+		if (!dst->envs)
+			return fail_at(L, envs_node, "out of memory");
+		FOR_PAIRS(envs_node, pair) {
+			yaml_node_t *k = key_node(L, pair), *v = node_at(L, pair->value, envs_node, &rc);
+			if (!v)
+				return rc;
+			struct gh_policy_resenv *re = &dst->envs[dst->nenvs];
+			dst->nenvs++;
+			if ((rc = want_name(L, k, "resources[].environments", false, &re->env)))
+				return rc;
+			if (!gh_config_env(p, re->env))
+				return fail_at(L, k, "resources[].environments: environment '%s' is not defined under "
+					       "environments", re->env);
+			if ((rc = want_map(L, v, "resources[].environments.ENV")))
+				return rc;
+			FOR_PAIRS(v, ep) {
+				yaml_node_t *ek = key_node(L, ep), *ev = node_at(L, ep->value, v, &rc);
+				if (!ev)
+					return rc;
+				if (strcmp(scalar(ek), "path") == 0) {
+					if ((rc = want_scalar(L, ev, "path")) || (rc = resolve_path(L, ev, &re->path)))
+						return rc;
+				} else
+					return unknown_key(L, ek, "resources[].environments.ENV", "path");
+			}
+			if (!re->path)
+				return fail_at(L, v, "resources[].environments.%s: missing required key 'path'", re->env);
+		}
+	}
+	return 0;
+}
+
+static int load_apps(struct loader *L, yaml_node_t *n)
+{
+	int rc = want_seq(L, n, "apps");
+	if (rc)
+		return rc;
+	struct gh_policy *p = L->p;
+	p->apps = calloc(seq_len(n) + 1, sizeof *p->apps);
+	if (!p->apps)
+		return fail_at(L, n, "out of memory");
+	FOR_ITEMS(n, it) {
+		yaml_node_t *a = node_at(L, *it, n, &rc);
+		if (!a)
+			return rc;
+		if ((rc = want_map(L, a, "apps[]")))
+			return rc;
+		struct gh_policy_app *dst = &p->apps[p->napps];
+		p->napps++;
+		yaml_node_t *name_node = NULL;
+		FOR_PAIRS(a, pair) {
+			yaml_node_t *k = key_node(L, pair), *v = node_at(L, pair->value, a, &rc);
+			if (!v)
+				return rc;
+			if (strcmp(scalar(k), "name") == 0) {
+				if ((rc = want_name(L, v, "apps[].name", false, &dst->name)))
+					return rc;
+				name_node = v;
+			} else
+				return unknown_key(L, k, "apps[]", "name");
+		}
+		if (!dst->name)
+			return fail_at(L, a, "apps[]: missing required key 'name'");
+		for (size_t j = 0; j + 1 < p->napps; j++)
+			if (strcmp(p->apps[j].name, dst->name) == 0)
+				return fail_at(L, name_node, "apps: '%s' is defined twice", dst->name);
+	}
+	return 0;
+}
+
+static int load_grants(struct loader *L, yaml_node_t *n)
+{
+	int rc = want_seq(L, n, "grants");
+	if (rc)
+		return rc;
+	struct gh_policy *p = L->p;
+	p->grants = calloc(seq_len(n) + 1, sizeof *p->grants);
+	if (!p->grants)
+		return fail_at(L, n, "out of memory");
+	FOR_ITEMS(n, it) {
+		yaml_node_t *g = node_at(L, *it, n, &rc);
+		if (!g)
+			return rc;
+		if ((rc = want_map(L, g, "grants[]")))
+			return rc;
+		struct gh_policy_grant *dst = &p->grants[p->ngrants];
+		p->ngrants++;
+		FOR_PAIRS(g, pair) {
+			yaml_node_t *k = key_node(L, pair), *v = node_at(L, pair->value, g, &rc);
+			if (!v)
+				return rc;
+			const char *key = scalar(k);
+			if (strcmp(key, "resource") == 0) {
+				if ((rc = want_name(L, v, "grants[].resource", false, &dst->resource)))
+					return rc;
+				if (!gh_config_resource(p, dst->resource))
+					return fail_at(L, v, "grants[].resource: resource '%s' is not defined under resources",
+						       dst->resource);
+			} else if (strcmp(key, "environment") == 0) {
+				if ((rc = want_name(L, v, "grants[].environment", false, &dst->environment)))
+					return rc;
+				if (!gh_config_env(p, dst->environment))
+					return fail_at(L, v, "grants[].environment: environment '%s' is not defined under "
+						       "environments", dst->environment);
+			} else if (strcmp(key, "user") == 0) {
+				if ((rc = want_name(L, v, "grants[].user", true, &dst->user)))
+					return rc;
+				if (!gh_config_user(p, dst->user))
+					return fail_at(L, v, "grants[].user: user '%s' is not defined under users", dst->user);
+			} else if (strcmp(key, "group") == 0) {
+				if ((rc = want_name(L, v, "grants[].group", false, &dst->group)))
+					return rc;
+				if (!gh_config_group(p, dst->group))
+					return fail_at(L, v, "grants[].group: group '%s' is not defined under groups",
+						       dst->group);
+			} else if (strcmp(key, "access") == 0) {
+				if ((rc = want_scalar(L, v, "grants[].access")))
+					return rc;
+				const char *a = scalar(v);
+				if (strcmp(a, "use") == 0) dst->access = GH_ACCESS_USE;
+				else if (strcmp(a, "edit") == 0) dst->access = GH_ACCESS_EDIT;
+				else if (strcmp(a, "own") == 0) dst->access = GH_ACCESS_OWN;
+				else
+					return fail_at(L, v, "grants[].access: expected use, edit or own, got '%.64s'", a);
+			} else
+				return unknown_key(L, k, "grants[]", "resource, environment, user, group, access");
+		}
+		if (!dst->resource)
+			return fail_at(L, g, "grants[]: missing required key 'resource'");
+		if (!dst->environment)
+			return fail_at(L, g, "grants[]: missing required key 'environment'");
+		if (!dst->access)
+			return fail_at(L, g, "grants[]: missing required key 'access'");
+		if (!dst->user == !dst->group)
+			return fail_at(L, g, "grants[]: exactly one of 'user' or 'group' is required");
+		const struct gh_policy_resource *r = gh_config_resource(p, dst->resource);
+		if (!gh_config_resenv(r, dst->environment))
+			return fail_at(L, g, "grants[]: resource '%s' has no environment '%s'", dst->resource,
+				       dst->environment);
+	}
+	return 0;
+}
+
+/* Top-level sections are read in dependency order, whatever order the file uses. */
+static int load_root(struct loader *L, yaml_node_t *root)
+{
+	static const char *order[] = {"version", "users", "groups", "admins", "environments",
+				      "resources", "apps", "grants"};
+	int rc = want_map(L, root, "document");
+	if (rc)
+		return rc;
+	yaml_node_t *sect[8] = {0};
+	FOR_PAIRS(root, pair) {
+		yaml_node_t *k = key_node(L, pair);
+		size_t i;
+		for (i = 0; i < 8; i++)
+			if (strcmp(scalar(k), order[i]) == 0)
+				break;
+		if (i == 8)
+			return unknown_key(L, k, "document",
+					   "version, users, groups, admins, environments, resources, apps, grants");
+		if (!(sect[i] = node_at(L, pair->value, root, &rc)))
+			return rc;
+	}
+	if (!sect[0])
+		return fail_at(L, root, "document: missing required key 'version'");
+	if (sect[0]->type != YAML_SCALAR_NODE || strcmp(scalar(sect[0]), "1") != 0)
+		return fail_at(L, sect[0], "version: expected 1");
+	struct gh_policy *p = L->p;
+	if (sect[1] && (rc = load_users(L, sect[1])))
+		return rc;
+	if (sect[2] && (rc = load_groups(L, sect[2])))
+		return rc;
+	if (sect[3]) {
+		if ((rc = want_names(L, sect[3], "admins", false, &p->admins, &p->nadmins)))
+			return rc;
+		for (size_t j = 0; j < p->nadmins; j++)
+			if (!gh_config_group(p, p->admins[j]))
+				return fail_at(L, yaml_document_get_node(&L->doc, sect[3]->data.sequence.items.start[j]),
+					       "admins: group '%s' is not defined under groups", p->admins[j]);
+	}
+	if (sect[4] && (rc = load_envs(L, sect[4])))
+		return rc;
+	if (sect[5] && (rc = load_resources(L, sect[5])))
+		return rc;
+	if (sect[6] && (rc = load_apps(L, sect[6])))
+		return rc;
+	if (sect[7] && (rc = load_grants(L, sect[7])))
+		return rc;
+	return 0;
+}
+
+static void free_names(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void policy_free(struct gh_policy *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->nusers; i++)
+		free(p->users[i].name);
+	free(p->users);
+	for (size_t i = 0; i < p->ngroups; i++) {
+		free(p->groups[i].name);
+		free_names(p->groups[i].members, p->groups[i].nmembers);
+	}
+	free(p->groups);
+	free_names(p->admins, p->nadmins);
+	for (size_t i = 0; i < p->nenvs; i++) {
+		free(p->envs[i].name);
+		free_names(p->envs[i].reviewers, p->envs[i].nreviewers);
+	}
+	free(p->envs);
+	for (size_t i = 0; i < p->nresources; i++) {
+		struct gh_policy_resource *r = &p->resources[i];
+		free(r->name);
+		for (size_t j = 0; j < r->nenvs; j++) {
+			free(r->envs[j].env);
+			free(r->envs[j].path);
+		}
+		free(r->envs);
+	}
+	free(p->resources);
+	for (size_t i = 0; i < p->napps; i++)
+		free(p->apps[i].name);
+	free(p->apps);
+	for (size_t i = 0; i < p->ngrants; i++) {
+		struct gh_policy_grant *g = &p->grants[i];
+		free(g->resource);
+		free(g->environment);
+		free(g->user);
+		free(g->group);
+	}
+	free(p->grants);
+	free(p);
+}
+
+int gh_config_parse(const char *text, size_t len, const char *filename, const char *basedir,
+		    struct gh_policy **out, struct gh_error *err)
+{
+	struct loader L = {.file = filename ? filename : "policy", .basedir = basedir, .err = err};
+	yaml_parser_t parser;
+	int rc = GH_EINVAL;
+	bool have_doc = false;
+
+	*out = NULL;
+	if (len > GH_POLICY_MAX_BYTES)
+		return gh_error_set(err, GH_ETOOBIG, "%s: larger than %d bytes", L.file, GH_POLICY_MAX_BYTES);
+	if (!yaml_parser_initialize(&parser))
+		return gh_error_set(err, GH_ENOMEM, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &L.doc)) {
+		int line = (int)parser.problem_mark.line + 1, col = (int)parser.problem_mark.column + 1;
+		gh_error_set(err, GH_EINVAL, "%s:%d:%d: invalid YAML: %s%s%s", L.file, line, col,
+			     parser.problem ? parser.problem : "syntax error",
+			     parser.context ? " " : "", parser.context ? parser.context : "");
+		if (err) {
+			err->line = line;
+			err->column = col;
+		}
+		goto done;
+	}
+	have_doc = true;
+	yaml_node_t *root = yaml_document_get_root_node(&L.doc);
+	if (!root) {
+		rc = gh_error_set(err, GH_EINVAL, "%s:1:1: empty document", L.file);
+		goto done;
+	}
+	/* A second document in the stream is refused: one file, one policy. */
+	{
+		yaml_document_t extra;
+		if (!yaml_parser_load(&parser, &extra)) {
+			rc = gh_error_set(err, GH_EINVAL, "%s: invalid YAML after the first document", L.file);
+			goto done;
+		}
+		bool more = yaml_document_get_root_node(&extra) != NULL;
+		yaml_document_delete(&extra);
+		if (more) {
+			rc = gh_error_set(err, GH_EINVAL, "%s: more than one YAML document", L.file);
+			goto done;
+		}
+	}
+	L.nseen = (size_t)(L.doc.nodes.top - L.doc.nodes.start) + 1;
+	L.seen = calloc(L.nseen, 1);
+	L.p = calloc(1, sizeof *L.p);
+	if (!L.seen || !L.p) {
+		rc = gh_error_set(err, GH_ENOMEM, "out of memory");
+		goto done;
+	}
+	L.p->refs = 1;
+	L.seen[1] = 1;
+	rc = load_root(&L, root);
+	if (rc == 0) {
+		*out = L.p;
+		L.p = NULL;
+	}
+done:
+	policy_free(L.p);
+	free(L.seen);
+	if (have_doc)
+		yaml_document_delete(&L.doc);
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+/* ---- export ---- */
+
+static int put_q(struct gh_buf *b, const char *z)
+{
+	return gh_buf_json_string(b, z, strlen(z)); /* a JSON string is a YAML double-quoted scalar */
+}
+
+static int put_list(struct gh_buf *b, char **v, size_t n)
+{
+	int rc = gh_buf_puts(b, "[");
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (i)
+			rc = gh_buf_puts(b, ", ");
+		if (!rc)
+			rc = put_q(b, v[i]);
+	}
+	return rc ? rc : gh_buf_puts(b, "]");
+}
+
+const char *gh_access_name(enum gh_access a)
+{
+	switch (a) {
+	case GH_ACCESS_USE: return "use";
+	case GH_ACCESS_EDIT: return "edit";
+	case GH_ACCESS_OWN: return "own";
+	default: return "none";
+	}
+}
+
+int gh_config_export(const struct gh_policy *p, struct gh_buf *b)
+{
+	int rc = gh_buf_puts(b, "version: 1\nusers:");
+	if (!p->nusers) rc |= gh_buf_puts(b, " []");
+	rc |= gh_buf_puts(b, "\n");
+	for (size_t i = 0; i < p->nusers; i++) {
+		rc |= gh_buf_puts(b, "  - name: ");
+		rc |= put_q(b, p->users[i].name);
+		if (p->users[i].disabled)
+			rc |= gh_buf_puts(b, "\n    disabled: true");
+		rc |= gh_buf_puts(b, "\n");
+	}
+	rc |= gh_buf_puts(b, "groups:");
+	if (!p->ngroups) rc |= gh_buf_puts(b, " []");
+	rc |= gh_buf_puts(b, "\n");
+	for (size_t i = 0; i < p->ngroups; i++) {
+		rc |= gh_buf_puts(b, "  - name: ");
+		rc |= put_q(b, p->groups[i].name);
+		rc |= gh_buf_puts(b, "\n    members: ");
+		rc |= put_list(b, p->groups[i].members, p->groups[i].nmembers);
+		rc |= gh_buf_puts(b, "\n");
+	}
+	rc |= gh_buf_puts(b, "admins: ");
+	rc |= put_list(b, p->admins, p->nadmins);
+	rc |= gh_buf_puts(b, "\nenvironments:");
+	if (!p->nenvs) rc |= gh_buf_puts(b, " []");
+	rc |= gh_buf_puts(b, "\n");
+	for (size_t i = 0; i < p->nenvs; i++) {
+		rc |= gh_buf_puts(b, "  - name: ");
+		rc |= put_q(b, p->envs[i].name);
+		rc |= gh_buf_printf(b, "\n    approval: %s\n    reviewers: ",
+				    p->envs[i].approval == GH_APPROVAL_WRITES ? "writes" : "none");
+		rc |= put_list(b, p->envs[i].reviewers, p->envs[i].nreviewers);
+		rc |= gh_buf_puts(b, "\n");
+	}
+	rc |= gh_buf_puts(b, "resources:");
+	if (!p->nresources) rc |= gh_buf_puts(b, " []");
+	rc |= gh_buf_puts(b, "\n");
+	for (size_t i = 0; i < p->nresources; i++) {
+		const struct gh_policy_resource *r = &p->resources[i];
+		rc |= gh_buf_puts(b, "  - name: ");
+		rc |= put_q(b, r->name);
+		rc |= gh_buf_puts(b, "\n    kind: sqlite\n    environments:");
+		if (!r->nenvs) rc |= gh_buf_puts(b, " {}");
+		rc |= gh_buf_puts(b, "\n");
+		for (size_t j = 0; j < r->nenvs; j++) {
+			rc |= gh_buf_puts(b, "      ");
+			rc |= put_q(b, r->envs[j].env);
+			rc |= gh_buf_puts(b, ": { path: ");
+			rc |= put_q(b, r->envs[j].path);
+			rc |= gh_buf_puts(b, " }\n");
+		}
+	}
+	rc |= gh_buf_puts(b, "apps:");
+	if (!p->napps) rc |= gh_buf_puts(b, " []");
+	rc |= gh_buf_puts(b, "\n");
+	for (size_t i = 0; i < p->napps; i++) {
+		rc |= gh_buf_puts(b, "  - name: ");
+		rc |= put_q(b, p->apps[i].name);
+		rc |= gh_buf_puts(b, "\n");
+	}
+	rc |= gh_buf_puts(b, "grants:");
+	if (!p->ngrants) rc |= gh_buf_puts(b, " []");
+	rc |= gh_buf_puts(b, "\n");
+	for (size_t i = 0; i < p->ngrants; i++) {
+		const struct gh_policy_grant *g = &p->grants[i];
+		rc |= gh_buf_puts(b, "  - { resource: ");
+		rc |= put_q(b, g->resource);
+		rc |= gh_buf_puts(b, ", environment: ");
+		rc |= put_q(b, g->environment);
+		rc |= gh_buf_puts(b, g->user ? ", user: " : ", group: ");
+		rc |= put_q(b, g->user ? g->user : g->group);
+		rc |= gh_buf_printf(b, ", access: %s }\n", gh_access_name(g->access));
+	}
+	return rc ? GH_ETOOBIG : 0;
+}
+
+void gh_config_ref(struct gh_policy *p)
+{
+	__atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED);
+}
+
+void gh_config_unref(struct gh_policy *p)
+{
+	if (p && __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		policy_free(p);
+}
+
+/* ---- lookups (linear: policies are small and lookups are few per request) ---- */
+
+const struct gh_policy_user *gh_config_user(const struct gh_policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->nusers; i++)
+		if (p->users[i].name && strcmp(p->users[i].name, name) == 0)
+			return &p->users[i];
+	return NULL;
+}
+
+const struct gh_policy_group *gh_config_group(const struct gh_policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->ngroups; i++)
+		if (p->groups[i].name && strcmp(p->groups[i].name, name) == 0)
+			return &p->groups[i];
+	return NULL;
+}
+
+const struct gh_policy_env *gh_config_env(const struct gh_policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->nenvs; i++)
+		if (p->envs[i].name && strcmp(p->envs[i].name, name) == 0)
+			return &p->envs[i];
+	return NULL;
+}
+
+const struct gh_policy_resource *gh_config_resource(const struct gh_policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->nresources; i++)
+		if (p->resources[i].name && strcmp(p->resources[i].name, name) == 0)
+			return &p->resources[i];
+	return NULL;
+}
+
+const struct gh_policy_resenv *gh_config_resenv(const struct gh_policy_resource *r, const char *env)
+{
+	for (size_t i = 0; r && i < r->nenvs; i++)
+		if (r->envs[i].env && strcmp(r->envs[i].env, env) == 0)
+			return &r->envs[i];
+	return NULL;
+}
+
+const struct gh_policy_app *gh_config_app(const struct gh_policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->napps; i++)
+		if (p->apps[i].name && strcmp(p->apps[i].name, name) == 0)
+			return &p->apps[i];
+	return NULL;
+}
+
+bool gh_config_in_group(const struct gh_policy *p, const char *user, const char *group)
+{
+	const struct gh_policy_group *g = gh_config_group(p, group);
+	for (size_t i = 0; g && i < g->nmembers; i++)
+		if (strcmp(g->members[i], user) == 0)
+			return true;
+	return false;
+}
+
+int gh_config_user_groups(const struct gh_policy *p, const char *user, struct gh_buf *out)
+{
+	bool first = true;
+	for (size_t i = 0; i < p->ngroups; i++)
+		for (size_t j = 0; j < p->groups[i].nmembers; j++)
+			if (strcmp(p->groups[i].members[j], user) == 0) {
+				int rc = gh_buf_printf(out, "%s%s", first ? "" : ",", p->groups[i].name);
+				if (rc)
+					return rc;
+				first = false;
+				break;
+			}
+	return 0;
+}
+
+bool gh_config_is_admin(const struct gh_policy *p, const char *user)
+{
+	for (size_t i = 0; i < p->nadmins; i++)
+		if (gh_config_in_group(p, user, p->admins[i]))
+			return true;
+	return false;
+}

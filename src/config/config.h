@@ -1,0 +1,76 @@
+/* config: the policy document (YAML) — load with line-numbered errors, validate, export. */
+#ifndef GH_CONFIG_H
+#define GH_CONFIG_H
+
+#include "core/core.h"
+
+/* Access levels; each includes the ones before it. */
+enum gh_access { GH_ACCESS_NONE = 0, GH_ACCESS_USE = 1, GH_ACCESS_EDIT = 2, GH_ACCESS_OWN = 3 };
+enum gh_approval_mode { GH_APPROVAL_NONE = 0, GH_APPROVAL_WRITES = 1 };
+enum gh_resource_kind { GH_RESOURCE_SQLITE = 1 };
+
+struct gh_policy_user { char *name; bool disabled; };
+struct gh_policy_group { char *name; char **members; size_t nmembers; };
+struct gh_policy_env {
+	char *name;
+	enum gh_approval_mode approval;
+	char **reviewers; /* group names */
+	size_t nreviewers;
+};
+struct gh_policy_resenv { char *env; char *path; /* absolute */ };
+struct gh_policy_resource {
+	char *name;
+	enum gh_resource_kind kind;
+	struct gh_policy_resenv *envs;
+	size_t nenvs;
+};
+struct gh_policy_app { char *name; };
+struct gh_policy_grant {
+	char *resource, *environment;
+	char *user, *group; /* exactly one is set */
+	enum gh_access access;
+};
+
+/* A validated policy. Immutable once loaded; shared by reference count between threads. */
+struct gh_policy {
+	int64_t version; /* the store's policy version; 0 until stored */
+	struct gh_policy_user *users; size_t nusers;
+	struct gh_policy_group *groups; size_t ngroups;
+	char **admins; size_t nadmins;
+	struct gh_policy_env *envs; size_t nenvs;
+	struct gh_policy_resource *resources; size_t nresources;
+	struct gh_policy_app *apps; size_t napps;
+	struct gh_policy_grant *grants; size_t ngrants;
+	int refs;
+};
+
+/* Parses and validates a policy document. filename is used in error messages
+ * ("FILE:LINE:COLUMN: ..."); basedir resolves relative paths (NULL: relative paths are errors).
+ * On success *out is a new policy with one reference. On failure err names the first problem
+ * and nothing is allocated. */
+int gh_config_parse(const char *text, size_t len, const char *filename, const char *basedir,
+		    struct gh_policy **out, struct gh_error *err);
+
+/* Writes the policy as a YAML document that gh_config_parse reads back to the same policy. */
+int gh_config_export(const struct gh_policy *p, struct gh_buf *out);
+
+void gh_config_ref(struct gh_policy *p);
+void gh_config_unref(struct gh_policy *p);
+
+/* Lookups by name; NULL when absent. */
+const struct gh_policy_user *gh_config_user(const struct gh_policy *p, const char *name);
+const struct gh_policy_group *gh_config_group(const struct gh_policy *p, const char *name);
+const struct gh_policy_env *gh_config_env(const struct gh_policy *p, const char *name);
+const struct gh_policy_resource *gh_config_resource(const struct gh_policy *p, const char *name);
+const struct gh_policy_resenv *gh_config_resenv(const struct gh_policy_resource *r, const char *env);
+const struct gh_policy_app *gh_config_app(const struct gh_policy *p, const char *name);
+/* True when user is a member of group. */
+bool gh_config_in_group(const struct gh_policy *p, const char *user, const char *group);
+/* Writes the names of user's groups, comma-separated, into out. */
+int gh_config_user_groups(const struct gh_policy *p, const char *user, struct gh_buf *out);
+/* True when user belongs to one of the admins groups. */
+bool gh_config_is_admin(const struct gh_policy *p, const char *user);
+
+const char *gh_access_name(enum gh_access a);
+
+#endif

@@ -1,0 +1,65 @@
+/* All limits in one place. Each says why it has the value it has. */
+#ifndef GH_CORE_LIMITS_H
+#define GH_CORE_LIMITS_H
+
+/* HTTP: a request line longer than this is an attack or a mistake (nginx uses 8 KiB). */
+#define GH_HTTP_MAX_REQUEST_LINE   8192
+/* HTTP: all header bytes of one request; enough for a JWT and proxies' headers. */
+#define GH_HTTP_MAX_HEADER_BYTES   16384
+/* HTTP: header lines per request. */
+#define GH_HTTP_MAX_HEADERS        64
+/* Default request body limit (configurable with serve --max-body): 1 MiB per the issue. */
+#define GH_DEFAULT_MAX_BODY        (1024 * 1024)
+/* Default statement text limit (serve --max-statement): 100 KiB. */
+#define GH_DEFAULT_MAX_STATEMENT   (100 * 1024)
+/* Default rows per result (serve --max-rows); past it the result says truncated:true. */
+#define GH_DEFAULT_MAX_ROWS        10000
+/* Bytes of row data per result: bounds memory per request even with wide rows. */
+#define GH_DEFAULT_MAX_RESULT_BYTES (32 * 1024 * 1024)
+/* Default statement time (serve --statement-timeout), milliseconds. */
+#define GH_DEFAULT_STATEMENT_MS    30000
+/* Pending approvals expire after this many seconds by default (serve --approval-ttl). */
+#define GH_DEFAULT_APPROVAL_TTL    (24 * 3600)
+/* Bound parameters per statement: SQLite's own default maximum is 32766. */
+#define GH_MAX_PARAMS              32766
+/* Connections the HTTP front holds at once; more are refused at accept. */
+#define GH_HTTP_MAX_CONNECTIONS    4096
+/* Idle keep-alive connections are closed after this many seconds. */
+#define GH_HTTP_IDLE_SECONDS       60
+
+/* Policy file: larger than this is not a policy document. */
+#define GH_POLICY_MAX_BYTES        (4 * 1024 * 1024)
+/* Names of users, groups, resources, environments, apps. */
+#define GH_NAME_MAX                128
+/* Entries per list in the policy (users, grants, ...). */
+#define GH_POLICY_MAX_ENTRIES      100000
+/* YAML nesting depth accepted by the loader. */
+#define GH_POLICY_MAX_DEPTH        16
+
+/* Tokens: a JWT larger than this is not one of ours. */
+#define GH_TOKEN_MAX_BYTES         4096
+#define GH_TOKEN_DEFAULT_TTL       (15 * 60)
+#define GH_TOKEN_MAX_TTL           (24 * 3600)
+/* Clock skew tolerated on exp and iat, seconds. */
+#define GH_TOKEN_SKEW              30
+/* Verified tokens cached per loop; the cache is emptied when full. */
+#define GH_TOKEN_CACHE_MAX         65536
+
+/* Statement analyses cached per loop; emptied when full. */
+#define GH_SQL_CACHE_MAX           16384
+/* Tables/functions recorded per statement analysis. */
+#define GH_SQL_MAX_NAMES           256
+/* Prepared statements cached per backend connection. */
+#define GH_STMT_CACHE_MAX          512
+
+/* Audit: records per group commit; more wait for the next batch. */
+#define GH_AUDIT_MAX_BATCH         4096
+/* Audit: one record (a statement is bounded separately; params can be large). */
+#define GH_AUDIT_MAX_RECORD        (4 * 1024 * 1024)
+/* Audit verify: a line longer than this is corrupt. */
+#define GH_AUDIT_MAX_LINE          (8 * 1024 * 1024)
+
+/* Client verbs: response bytes accepted from the server. */
+#define GH_CLIENT_MAX_RESPONSE     (256 * 1024 * 1024)
+
+#endif

@@ -1,0 +1,24 @@
+/* front: the HTTP API server. Fronts parse the wire format and hold no policy of their own. */
+#ifndef GH_FRONT_H
+#define GH_FRONT_H
+
+#include "core/core.h"
+
+struct gh_server_opts {
+	const char *datadir;
+	const char *http_addr;   /* "127.0.0.1:8080"; port 0 picks a free port */
+	int workers;             /* threads that run statements and store I/O */
+	int64_t max_body;
+	int64_t max_statement;
+	int64_t max_rows;
+	int64_t statement_ms;
+	int64_t approval_ttl;    /* seconds */
+};
+
+void gh_server_opts_default(struct gh_server_opts *o);
+
+/* Runs the server until SIGTERM or SIGINT. Prints "listening on http://ADDR:PORT" to stdout
+ * when ready. Returns 0 after a clean stop. */
+int gh_server_run(const struct gh_server_opts *o, struct gh_error *err);
+
+#endif

@@ -1,0 +1,1446 @@
+/* front: the HTTP API server.
+ *
+ * Threads: one libevent loop thread parses HTTP, authenticates, analyses and decides (all
+ * in memory, no blocking I/O but SQLite prepares on cached read-only connections); a pool of
+ * workers runs statements and touches the store; the audit writer makes records durable with
+ * group commit. A request (struct ctx) moves between them as a small state machine: each
+ * audit record's completion hands the request on to a worker or back to the loop, so no
+ * thread waits on an fsync and one fsync serves every request that arrived meanwhile. */
+#include "front/front.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <jansson.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "approvals/approvals.h"
+#include "audit/audit.h"
+#include "config/config.h"
+#include "connector/connector.h"
+#include "front/http_parse.h"
+#include "identity/identity.h"
+#include "policy/policy.h"
+#include "sql/sql.h"
+#include "store/store.h"
+#include "vault/vault.h"
+
+struct ctx;
+
+struct server {
+	struct gh_server_opts o;
+	struct event_base *base;
+	struct evconnlistener *listener;
+	struct event *wake, *sigint, *sigterm, *drain;
+
+	/* loop-thread state */
+	struct gh_store *store;
+	int64_t data_version, policy_version;
+	struct gh_policy *policy;
+	struct gh_signer signer;
+	struct gh_map *revoked;       /* jti -> (void*)1 */
+	struct gh_map *token_cache;   /* token -> struct gh_claims* */
+	struct gh_map *analysis_cache;/* resource \x1f env \x1f sql -> struct gh_sql_analysis* */
+	struct gh_connector *analysis_conn;
+	int nconns;
+	int inflight;
+	bool stopping;
+	uint64_t stop_deadline;
+	uint32_t rid_prefix;
+	uint64_t rid_counter;
+
+	struct gh_audit *audit;
+
+	/* worker queue */
+	pthread_mutex_t wmu;
+	pthread_cond_t wcv;
+	struct ctx *whead, *wtail;
+	bool wstop;
+	pthread_t *threads;
+	int nthreads;
+
+	/* completion queue back to the loop */
+	pthread_mutex_t cmu;
+	struct ctx *chead, *ctail;
+};
+
+struct conn {
+	struct server *srv;
+	struct bufferevent *bev;
+	char peer[64];
+	bool busy;     /* a request is in flight; further input waits */
+	bool closed;   /* the socket is gone; free when the request returns */
+	size_t need;   /* bytes of input needed before parsing again (0: any) */
+};
+
+enum route {
+	R_NONE, R_HEALTH, R_JWKS, R_QUERY, R_APPROVALS, R_APPROVAL, R_APPROVE, R_REJECT, R_AUDIT,
+};
+
+/* Per-thread resources of a worker. */
+struct worker {
+	struct server *srv;
+	struct gh_connector *conn;
+	struct gh_store *store;
+};
+
+struct ctx {
+	struct ctx *next;
+	struct server *srv;
+	struct conn *conn;
+	char request_id[40];
+	uint64_t start_us;
+	int64_t start_ms;
+	enum route route;
+	char *raw;
+	struct gh_http_request req;
+	bool keep_alive;
+
+	struct gh_policy *policy;     /* the snapshot this request started with */
+	struct gh_claims claims;
+	struct gh_buf groups;
+	struct gh_buf tables;
+
+	/* query */
+	char *resource, *environment, *sql, *params_json;
+	size_t sqllen;
+	json_t *body, *params;
+	const char *resource_path;
+	struct gh_sql_analysis *analysis;
+	struct gh_verdict verdict;
+	struct gh_exec_result exec;
+	char approval_id[64];
+	struct gh_approval approval;
+	int64_t since, limit;
+
+	/* state machine */
+	void (*work)(struct ctx *, struct worker *);
+	void (*after_audit)(struct ctx *, struct worker *);
+	struct gh_audit_entry audit;
+	int audit_status;
+
+	/* response */
+	int status;
+	struct gh_buf out;
+};
+
+/* ---------------------------------------------------------------- responses */
+
+static const char *status_text(int s)
+{
+	switch (s) {
+	case 200: return "OK";
+	case 202: return "Accepted";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Status";
+	}
+}
+
+/* Sets ctx's response to an error document. message must not hold secrets. */
+static void set_error(struct ctx *c, int status, const char *code, const char *message, const char *rule)
+{
+	c->status = status;
+	gh_buf_reset(&c->out);
+	gh_buf_printf(&c->out, "{\"error\":{\"code\":\"%s\",\"message\":", code);
+	gh_buf_json_string(&c->out, message, strlen(message));
+	if (rule) {
+		gh_buf_puts(&c->out, ",\"rule\":");
+		gh_buf_json_string(&c->out, rule, strlen(rule));
+	}
+	gh_buf_printf(&c->out, ",\"request_id\":\"%s\"}}", c->request_id);
+}
+
+/* Sets a success response: members (without braces) plus request_id. */
+static void set_ok(struct ctx *c, int status, const char *members, size_t len)
+{
+	c->status = status;
+	gh_buf_reset(&c->out);
+	gh_buf_puts(&c->out, "{");
+	gh_buf_append(&c->out, members, len);
+	gh_buf_printf(&c->out, "%s\"request_id\":\"%s\"}", len ? "," : "", c->request_id);
+}
+
+static void write_response(struct bufferevent *bev, int status, const char *body, size_t len, bool keep_alive,
+			   const char *extra_headers)
+{
+	struct evbuffer *o = bufferevent_get_output(bev);
+	evbuffer_add_printf(o,
+			    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+			    "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s%s\r\n",
+			    status, status_text(status), len, keep_alive ? "" : "Connection: close\r\n",
+			    extra_headers ? extra_headers : "");
+	evbuffer_add(o, body, len);
+}
+
+/* ---------------------------------------------------------------- ctx lifecycle */
+
+static void conn_free(struct conn *cn)
+{
+	if (cn->bev)
+		bufferevent_free(cn->bev);
+	cn->srv->nconns--;
+	free(cn);
+}
+
+static void ctx_free(struct ctx *c)
+{
+	if (c->policy)
+		gh_config_unref(c->policy);
+	gh_sql_analysis_unref(c->analysis);
+	json_decref(c->body);
+	free(c->params_json);
+	free(c->resource);
+	free(c->environment);
+	free(c->raw);
+	gh_buf_free(&c->groups);
+	gh_buf_free(&c->tables);
+	gh_buf_free(&c->exec.json);
+	gh_buf_free(&c->audit.body);
+	gh_buf_free(&c->out);
+	gh_approval_clear(&c->approval);
+	free(c);
+}
+
+static void conn_process(struct conn *cn);
+
+/* On the loop: sends ctx's response and resumes the connection. */
+static void finish(struct ctx *c)
+{
+	struct server *srv = c->srv;
+	struct conn *cn = c->conn;
+	srv->inflight--;
+	if (cn->closed) {
+		conn_free(cn);
+	} else {
+		write_response(cn->bev, c->status, c->out.data ? c->out.data : "", c->out.len, c->keep_alive, NULL);
+		cn->busy = false;
+		if (!c->keep_alive) {
+			/* close once written: stop reading, free on write completion */
+			bufferevent_disable(cn->bev, EV_READ);
+			cn->closed = true;
+			if (evbuffer_get_length(bufferevent_get_output(cn->bev)) == 0)
+				conn_free(cn);
+		} else {
+			conn_process(cn);
+		}
+	}
+	ctx_free(c);
+}
+
+/* From any thread: hands ctx back to the loop to respond. */
+static void to_loop(struct ctx *c)
+{
+	struct server *srv = c->srv;
+	c->next = NULL;
+	pthread_mutex_lock(&srv->cmu);
+	if (srv->ctail)
+		srv->ctail->next = c;
+	else
+		srv->chead = c;
+	srv->ctail = c;
+	pthread_mutex_unlock(&srv->cmu);
+	event_active(srv->wake, EV_READ, 0);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	pthread_mutex_lock(&srv->cmu);
+	struct ctx *c = srv->chead;
+	srv->chead = srv->ctail = NULL;
+	pthread_mutex_unlock(&srv->cmu);
+	while (c) {
+		struct ctx *next = c->next;
+		finish(c);
+		c = next;
+	}
+}
+
+static void to_worker(struct ctx *c, void (*fn)(struct ctx *, struct worker *))
+{
+	struct server *srv = c->srv;
+	c->work = fn;
+	c->next = NULL;
+	pthread_mutex_lock(&srv->wmu);
+	if (srv->wtail)
+		srv->wtail->next = c;
+	else
+		srv->whead = c;
+	srv->wtail = c;
+	pthread_cond_signal(&srv->wcv);
+	pthread_mutex_unlock(&srv->wmu);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct server *srv = w->srv;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	pthread_mutex_lock(&srv->wmu);
+	for (;;) {
+		while (!srv->whead && !srv->wstop)
+			pthread_cond_wait(&srv->wcv, &srv->wmu);
+		if (!srv->whead)
+			break;
+		struct ctx *c = srv->whead;
+		srv->whead = c->next;
+		if (!srv->whead)
+			srv->wtail = NULL;
+		pthread_mutex_unlock(&srv->wmu);
+		c->next = NULL;
+		c->work(c, w);
+		pthread_mutex_lock(&srv->wmu);
+	}
+	pthread_mutex_unlock(&srv->wmu);
+	gh_connector_free(w->conn);
+	gh_store_close(w->store);
+	free(w);
+	return NULL;
+}
+
+/* Audit completion (runs on the audit thread): a failed record turns the response into 503,
+ * whatever was prepared; a durable one lets the request go on. Never blocks. */
+static void on_audited(struct gh_audit_entry *e, int status)
+{
+	struct ctx *c = e->arg;
+	c->audit_status = status;
+	if (status) {
+		set_error(c, 503, "audit_unavailable",
+			  "the audit trail could not be written, so nothing was released or run", NULL);
+		to_loop(c);
+	} else if (c->after_audit) {
+		void (*next)(struct ctx *, struct worker *) = c->after_audit;
+		c->after_audit = NULL;
+		to_worker(c, next);
+	} else {
+		to_loop(c);
+	}
+}
+
+/* Fields common to every record of this request. */
+static void record_base(struct ctx *c, struct gh_audit_record *r, const char *event)
+{
+	memset(r, 0, sizeof *r);
+	r->time_ms = gh_now_ms();
+	r->request_id = c->request_id;
+	r->event = event;
+	r->user = c->claims.sub[0] ? c->claims.sub : NULL;
+	r->groups = c->groups.data;
+	r->app = c->claims.app;
+	r->environment = c->environment;
+	r->resource = c->resource;
+	r->client = c->conn->peer;
+	r->rows = -1;
+	r->duration_ms = -1;
+}
+
+/* Formats r and submits it; next (may be NULL) runs on a worker once it is durable, else the
+ * prepared response is sent. */
+static void audit_then(struct ctx *c, const struct gh_audit_record *r, void (*next)(struct ctx *, struct worker *))
+{
+	gh_buf_reset(&c->audit.body);
+	c->after_audit = next;
+	c->audit.done = on_audited;
+	c->audit.arg = c;
+	if (gh_audit_format(r, &c->audit.body)) {
+		set_error(c, 503, "audit_unavailable", "the audit record could not be formed", NULL);
+		c->after_audit = NULL;
+		to_loop(c);
+		return;
+	}
+	gh_audit_submit(c->srv->audit, &c->audit);
+}
+
+/* ---------------------------------------------------------------- policy snapshot */
+
+static void revoked_add(const char *jti, void *arg)
+{
+	gh_map_put(arg, jti, strlen(jti), (void *)1);
+}
+
+/* Reloads the policy and revocations when another connection changed the store. */
+static void refresh(struct server *srv)
+{
+	int64_t v = gh_store_data_version(srv->store);
+	if (v == srv->data_version)
+		return;
+	srv->data_version = v;
+	char *doc = NULL;
+	int64_t version = 0;
+	if (gh_store_policy_load(srv->store, &doc, &version) == 0 && version != srv->policy_version) {
+		struct gh_policy *p = NULL;
+		struct gh_error err;
+		if (doc && gh_config_parse(doc, strlen(doc), "stored policy", NULL, &p, &err) == 0) {
+			p->version = version;
+			if (srv->policy)
+				gh_config_unref(srv->policy);
+			srv->policy = p;
+			srv->policy_version = version;
+			gh_map_clear(srv->analysis_cache);
+			gh_log(GH_LOG_INFO, "policy version %lld loaded", (long long)version);
+		} else if (doc) {
+			gh_log(GH_LOG_ERROR, "stored policy version %lld does not load: %s", (long long)version, err.message);
+		}
+	}
+	free(doc);
+	gh_map_clear(srv->revoked);
+	gh_store_revoked_each(srv->store, gh_now(), revoked_add, srv->revoked);
+}
+
+/* ---------------------------------------------------------------- authentication */
+
+/* Verifies the bearer token (cached after the first signature check), revocation, and the
+ * user's standing in the current policy. Sets the 401 response and returns false on failure. */
+static bool authenticate(struct ctx *c)
+{
+	struct server *srv = c->srv;
+	struct gh_str a = c->req.authorization;
+	if (!a.p || a.len < 8 || strncasecmp(a.p, "Bearer ", 7) != 0) {
+		set_error(c, 401, "unauthenticated", "send Authorization: Bearer <token>", NULL);
+		return false;
+	}
+	const char *tok = a.p + 7;
+	size_t toklen = a.len - 7;
+	int64_t now = gh_now();
+	struct gh_claims *cached = toklen <= GH_TOKEN_MAX_BYTES ? gh_map_get(srv->token_cache, tok, toklen) : NULL;
+	if (cached && now > cached->exp + GH_TOKEN_SKEW) {
+		gh_map_del(srv->token_cache, tok, toklen);
+		cached = NULL;
+	}
+	if (cached) {
+		c->claims = *cached;
+	} else {
+		struct gh_error err;
+		if (gh_token_verify(tok, toklen, srv->signer.kid, srv->signer.pk, now, &c->claims, &err)) {
+			set_error(c, 401, "invalid_token", err.message, NULL);
+			return false;
+		}
+		struct gh_claims *copy = malloc(sizeof *copy);
+		if (copy) {
+			*copy = c->claims;
+			if (gh_map_count(srv->token_cache) >= GH_TOKEN_CACHE_MAX)
+				gh_map_clear(srv->token_cache);
+			if (gh_map_put(srv->token_cache, tok, toklen, copy))
+				free(copy);
+		}
+	}
+	if (gh_map_get(srv->revoked, c->claims.jti, strlen(c->claims.jti))) {
+		set_error(c, 401, "invalid_token", "token has been revoked", NULL);
+		return false;
+	}
+	const struct gh_policy_user *u = gh_config_user(c->policy, c->claims.sub);
+	if (!u || u->disabled) {
+		set_error(c, 401, "invalid_token", u ? "user is disabled" : "user no longer exists", NULL);
+		return false;
+	}
+	gh_config_user_groups(c->policy, c->claims.sub, &c->groups);
+	return true;
+}
+
+/* ---------------------------------------------------------------- query */
+
+static void record_query(struct ctx *c, struct gh_audit_record *r, const char *event, const char *status)
+{
+	record_base(c, r, event);
+	r->statement = c->sql;
+	r->params_json = c->params_json;
+	r->class_name = c->analysis ? gh_sql_class_name(c->analysis->cls) : NULL;
+	gh_buf_reset(&c->tables);
+	if (c->analysis)
+		gh_sql_tables_json(c->analysis, &c->tables);
+	r->tables_json = c->tables.data; /* lives in c until audit_then has formatted it */
+	r->decision = gh_decision_name(c->verdict.decision);
+	r->rule = c->verdict.rule;
+	r->status = status;
+	r->duration_ms = (double)(gh_mono_us() - c->start_us) / 1000.0;
+}
+
+/* Turns an execution result into the response. */
+static const char *exec_response(struct ctx *c)
+{
+	switch (c->exec.status) {
+	case 0:
+		set_ok(c, 200, c->exec.json.data ? c->exec.json.data : "", c->exec.json.len);
+		return "ok";
+	case GH_ETIMEOUT:
+		set_error(c, 504, "statement_timeout", c->exec.error, NULL);
+		return "timeout";
+	case GH_EINVAL:
+		set_error(c, 400, "bad_params", c->exec.error, NULL);
+		return "error";
+	default:
+		set_error(c, 422, "statement_failed", c->exec.error[0] ? c->exec.error : "the statement failed", NULL);
+		return "error";
+	}
+}
+
+static void w_exec(struct ctx *c, struct worker *w)
+{
+	struct server *srv = c->srv;
+	struct gh_exec_limits lim = {srv->o.max_rows, GH_DEFAULT_MAX_RESULT_BYTES, srv->o.statement_ms};
+	gh_connector_exec(w->conn, c->resource_path, c->analysis->cls, c->sql, c->sqllen, c->params, &lim, &c->exec);
+	const char *st = exec_response(c);
+	struct gh_audit_record r;
+	bool is_read = c->analysis->cls == GH_SQL_READ;
+	record_query(c, &r, is_read ? "query" : "query.outcome", st);
+	r.rows = c->exec.status == 0 ? c->exec.rows : -1;
+	char detail[700];
+	if (c->exec.status) {
+		struct gh_buf d;
+		gh_buf_init(&d, sizeof detail);
+		gh_buf_puts(&d, "{\"error\":");
+		gh_buf_json_string(&d, c->exec.error, strlen(c->exec.error));
+		gh_buf_puts(&d, "}");
+		snprintf(detail, sizeof detail, "%s", d.data ? d.data : "{}");
+		gh_buf_free(&d);
+		r.detail_json = detail;
+	}
+	audit_then(c, &r, NULL);
+}
+
+static void w_insert_approval(struct ctx *c, struct worker *w)
+{
+	struct gh_approval a;
+	memset(&a, 0, sizeof a);
+	snprintf(a.id, sizeof a.id, "%s", c->approval_id);
+	a.status = GH_APPROVAL_PENDING;
+	a.requester = c->claims.sub;
+	a.app = c->claims.app[0] ? c->claims.app : NULL;
+	a.resource = c->resource;
+	a.environment = c->environment;
+	a.statement = c->sql;
+	a.params = c->params_json;
+	a.class_name = (char *)(uintptr_t)gh_sql_class_name(c->analysis->cls);
+	a.request_id = c->request_id;
+	a.created_at = gh_now();
+	a.expires_at = a.created_at + c->srv->o.approval_ttl;
+	if (gh_store_approval_insert(w->store, &a))
+		set_error(c, 500, "store_unavailable", "the approval could not be stored; nothing will run", NULL);
+	to_loop(c);
+}
+
+/* Reads a string member; returns NULL (and sets the 400) when absent or not a string. */
+static const char *body_str(struct ctx *c, const char *key, size_t *len)
+{
+	json_t *v = json_object_get(c->body, key);
+	if (!json_is_string(v)) {
+		char msg[128];
+		snprintf(msg, sizeof msg, "'%s' must be a string", key);
+		set_error(c, 400, "bad_request", msg, NULL);
+		return NULL;
+	}
+	if (len)
+		*len = json_string_length(v);
+	return json_string_value(v);
+}
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > GH_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		      s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* Analysis through the loop's cache; analyses on a cached read-only connection to the resource. */
+static int analyse(struct ctx *c)
+{
+	struct server *srv = c->srv;
+	struct gh_buf key;
+	gh_buf_init(&key, (size_t)srv->o.max_statement + 2 * GH_NAME_MAX + 8);
+	if (gh_buf_printf(&key, "%s\x1f%s\x1f", c->resource, c->environment) ||
+	    gh_buf_append(&key, c->sql, c->sqllen)) {
+		gh_buf_free(&key);
+		return GH_ENOMEM;
+	}
+	struct gh_sql_analysis *a = gh_map_get(srv->analysis_cache, key.data, key.len);
+	if (!a) {
+		sqlite3 *db = NULL;
+		struct gh_error err;
+		if (gh_connector_sqlite(srv->analysis_conn, c->resource_path, true, &db, &err)) {
+			gh_buf_free(&key);
+			set_error(c, 502, "resource_unavailable", "the resource's database cannot be opened", NULL);
+			gh_log(GH_LOG_ERROR, "resource %s/%s: %s", c->resource, c->environment, err.message);
+			return GH_EIO;
+		}
+		if (gh_sql_analyze_sqlite(db, c->sql, c->sqllen, &a)) {
+			gh_buf_free(&key);
+			return GH_ENOMEM;
+		}
+		if (gh_map_count(srv->analysis_cache) >= GH_SQL_CACHE_MAX)
+			gh_map_clear(srv->analysis_cache);
+		if (gh_map_put(srv->analysis_cache, key.data, key.len, a)) {
+			gh_buf_free(&key);
+			gh_sql_analysis_unref(a);
+			return GH_ENOMEM;
+		}
+	}
+	gh_buf_free(&key);
+	gh_sql_analysis_ref(a);
+	c->analysis = a;
+	return 0;
+}
+
+static void handle_query(struct ctx *c)
+{
+	struct server *srv = c->srv;
+	json_error_t je;
+	c->body = json_loadb(c->req.body.p, c->req.body.len, JSON_REJECT_DUPLICATES, &je);
+	if (!json_is_object(c->body)) {
+		char msg[256];
+		snprintf(msg, sizeof msg, "body must be a JSON object: %s", c->body ? "not an object" : je.text);
+		set_error(c, 400, "bad_request", msg, NULL);
+		return to_loop(c);
+	}
+	const char *key;
+	json_t *val;
+	json_object_foreach(c->body, key, val) {
+		if (strcmp(key, "resource") && strcmp(key, "environment") && strcmp(key, "sql") && strcmp(key, "params")) {
+			char msg[200];
+			snprintf(msg, sizeof msg, "unknown member '%.64s' (expected resource, environment, sql, params)", key);
+			set_error(c, 400, "bad_request", msg, NULL);
+			return to_loop(c);
+		}
+	}
+	const char *res = body_str(c, "resource", NULL), *env = res ? body_str(c, "environment", NULL) : NULL;
+	const char *sql = env ? body_str(c, "sql", &c->sqllen) : NULL;
+	if (!sql)
+		return to_loop(c);
+	if (!valid_name(res) || !valid_name(env)) {
+		set_error(c, 400, "bad_request", "resource and environment must be names", NULL);
+		return to_loop(c);
+	}
+	c->params = json_object_get(c->body, "params");
+	if (c->params && !json_is_array(c->params)) {
+		set_error(c, 400, "bad_request", "'params' must be an array", NULL);
+		return to_loop(c);
+	}
+	if (c->params && json_array_size(c->params) > GH_MAX_PARAMS) {
+		set_error(c, 413, "too_many_params", "too many parameters", NULL);
+		return to_loop(c);
+	}
+	if ((int64_t)c->sqllen > srv->o.max_statement) {
+		char msg[128];
+		snprintf(msg, sizeof msg, "statement is longer than %lld bytes", (long long)srv->o.max_statement);
+		set_error(c, 413, "statement_too_large", msg, NULL);
+		return to_loop(c);
+	}
+	c->sql = (char *)(uintptr_t)sql; /* owned by c->body */
+	c->resource = gh_strdup(res);
+	c->environment = gh_strdup(env);
+	c->params_json = c->params ? json_dumps(c->params, JSON_COMPACT | JSON_ENCODE_ANY) : gh_strdup("[]");
+	if (!c->resource || !c->environment || !c->params_json) {
+		set_error(c, 500, "internal", "out of memory", NULL);
+		return to_loop(c);
+	}
+	const struct gh_policy_resource *r = gh_config_resource(c->policy, res);
+	const struct gh_policy_resenv *re = gh_config_resenv(r, env);
+	if (!r || !re) {
+		char msg[400];
+		snprintf(msg, sizeof msg, r ? "resource '%s' has no environment '%s'" : "no resource named '%s'%.0s", res, env);
+		set_error(c, 404, "not_found", msg, NULL);
+		return to_loop(c);
+	}
+	if (strcmp(c->claims.env, env) != 0) {
+		char msg[400];
+		snprintf(msg, sizeof msg, "this token is for environment '%s', not '%s'", c->claims.env, env);
+		set_error(c, 403, "wrong_environment", msg, "token-environment");
+		c->verdict.decision = GH_DENY;
+		snprintf(c->verdict.rule, sizeof c->verdict.rule, "token-environment");
+		struct gh_audit_record rec;
+		record_query(c, &rec, "query", "denied");
+		return audit_then(c, &rec, NULL);
+	}
+	c->resource_path = re->path;
+	if (analyse(c)) {
+		if (!c->status)
+			set_error(c, 500, "internal", "statement analysis failed", NULL);
+		return to_loop(c);
+	}
+	struct gh_request_facts f = {c->claims.sub, c->claims.app, res, env, c->analysis->cls, c->analysis->reason};
+	gh_policy_decide(c->policy, &f, &c->verdict);
+	struct gh_audit_record rec;
+	switch (c->verdict.decision) {
+	case GH_DENY:
+		set_error(c, 403, "denied", c->verdict.message, c->verdict.rule);
+		record_query(c, &rec, "query", "denied");
+		return audit_then(c, &rec, NULL);
+	case GH_PENDING: {
+		gh_random_id("apr", 12, c->approval_id, sizeof c->approval_id);
+		char members[300], detail[120];
+		int n = snprintf(members, sizeof members,
+				 "\"approval\":{\"id\":\"%s\",\"status\":\"pending\"},\"rule\":\"%s\"", c->approval_id,
+				 c->verdict.rule);
+		set_ok(c, 202, members, (size_t)n);
+		snprintf(detail, sizeof detail, "{\"approval\":\"%s\"}", c->approval_id);
+		record_query(c, &rec, "approval.request", "pending");
+		rec.detail_json = detail;
+		return audit_then(c, &rec, w_insert_approval);
+	}
+	default:
+		if (c->analysis->cls == GH_SQL_READ)
+			return to_worker(c, w_exec);
+		/* A write's decision is durable before it executes. */
+		record_query(c, &rec, "query", "started");
+		return audit_then(c, &rec, w_exec);
+	}
+}
+
+/* ---------------------------------------------------------------- approvals */
+
+static int list_one(const struct gh_approval *a, void *arg)
+{
+	struct ctx *c = arg;
+	if (strcmp(a->environment, c->claims.env) != 0 || !gh_approvals_visible(c->policy, a, c->claims.sub))
+		return 0;
+	if (c->limit-- <= 0)
+		return 1;
+	if (c->since++)
+		gh_buf_puts(&c->exec.json, ",");
+	gh_approvals_json(a, &c->exec.json);
+	return 0;
+}
+
+static void w_list_approvals(struct ctx *c, struct worker *w)
+{
+	gh_buf_puts(&c->exec.json, "\"approvals\":[");
+	c->since = 0;
+	c->limit = 1000;
+	if (gh_store_approval_each(w->store, gh_now(), 10000, list_one, c)) {
+		set_error(c, 500, "store_unavailable", "approvals could not be read", NULL);
+		return to_loop(c);
+	}
+	gh_buf_puts(&c->exec.json, "]");
+	set_ok(c, 200, c->exec.json.data, c->exec.json.len);
+	to_loop(c);
+}
+
+/* Loads the approval named in the path if the caller may see it (else 404, which does not
+ * reveal whether it exists). */
+static bool load_visible(struct ctx *c, struct worker *w)
+{
+	int rc = gh_store_approval_get(w->store, c->approval_id, gh_now(), &c->approval);
+	if (rc == GH_ENOTFOUND || (rc == 0 && (!gh_approvals_visible(c->policy, &c->approval, c->claims.sub) ||
+					       strcmp(c->approval.environment, c->claims.env) != 0))) {
+		set_error(c, 404, "not_found", "no such approval visible to you in this environment", NULL);
+		return false;
+	}
+	if (rc) {
+		set_error(c, 500, "store_unavailable", "approvals could not be read", NULL);
+		return false;
+	}
+	return true;
+}
+
+static void w_get_approval(struct ctx *c, struct worker *w)
+{
+	if (load_visible(c, w)) {
+		gh_buf_puts(&c->exec.json, "\"approval\":");
+		gh_approvals_json(&c->approval, &c->exec.json);
+		set_ok(c, 200, c->exec.json.data, c->exec.json.len);
+	}
+	to_loop(c);
+}
+
+static void record_approval(struct ctx *c, struct gh_audit_record *r, const char *event, const char *status,
+			    char *detail, size_t dlen)
+{
+	record_base(c, r, event);
+	r->environment = c->approval.environment;
+	r->resource = c->approval.resource;
+	r->statement = c->approval.statement;
+	r->params_json = c->approval.params;
+	r->class_name = c->approval.class_name;
+	r->decision = gh_decision_name(c->verdict.decision);
+	r->rule = c->verdict.rule;
+	r->status = status;
+	r->duration_ms = (double)(gh_mono_us() - c->start_us) / 1000.0;
+	snprintf(detail, dlen, "{\"approval\":\"%s\",\"requester\":\"%s\"}", c->approval.id, c->approval.requester);
+	r->detail_json = detail;
+}
+
+static void w_approval_execute(struct ctx *c, struct worker *w)
+{
+	struct server *srv = c->srv;
+	struct gh_exec_limits lim = {srv->o.max_rows, GH_DEFAULT_MAX_RESULT_BYTES, srv->o.statement_ms};
+	json_error_t je;
+	json_t *params = json_loads(c->approval.params, 0, &je);
+	gh_connector_exec(w->conn, c->resource_path, c->analysis->cls, c->approval.statement,
+			  strlen(c->approval.statement), params, &lim, &c->exec);
+	json_decref(params);
+	const char *st = exec_response(c);
+	/* Keep the outcome with the approval, then answer with the approval and the result. */
+	struct gh_buf result;
+	gh_buf_init(&result, (size_t)GH_DEFAULT_MAX_RESULT_BYTES + 1024);
+	gh_buf_puts(&result, c->out.data ? c->out.data : "{}");
+	gh_store_approval_finish(w->store, c->approval.id, c->exec.status ? GH_APPROVAL_FAILED : GH_APPROVAL_EXECUTED,
+				 result.data);
+	gh_buf_free(&result);
+	if (c->exec.status == 0) {
+		struct gh_buf m;
+		gh_buf_init(&m, (size_t)GH_DEFAULT_MAX_RESULT_BYTES + 1024);
+		gh_buf_printf(&m, "\"approval\":{\"id\":\"%s\",\"status\":\"executed\"}%s", c->approval.id,
+			      c->exec.json.len ? "," : "");
+		gh_buf_append(&m, c->exec.json.data ? c->exec.json.data : "", c->exec.json.len);
+		set_ok(c, 200, m.data, m.len);
+		gh_buf_free(&m);
+	}
+	struct gh_audit_record r;
+	char detail[300];
+	/* the statement runs with the requester's identity */
+	record_approval(c, &r, "approval.execute", st, detail, sizeof detail);
+	r.user = c->approval.requester;
+	r.app = c->approval.app;
+	r.rows = c->exec.status == 0 ? c->exec.rows : -1;
+	gh_buf_reset(&c->groups);
+	gh_config_user_groups(c->policy, c->approval.requester, &c->groups);
+	r.groups = c->groups.data;
+	snprintf(detail, sizeof detail, "{\"approval\":\"%s\",\"approved_by\":\"%s\"}", c->approval.id, c->claims.sub);
+	audit_then(c, &r, NULL);
+}
+
+static void w_decide_approval(struct ctx *c, struct worker *w, bool approve)
+{
+	struct gh_audit_record r;
+	char detail[300];
+	if (!load_visible(c, w))
+		return to_loop(c);
+	const char *code = NULL;
+	char msg[256];
+	const char *event = approve ? "approval.approve" : "approval.reject";
+	int st = gh_approvals_check_decider(c->policy, &c->approval, c->claims.sub, &code, msg, sizeof msg);
+	if (!st && gh_store_approval_claim(w->store, c->approval.id, approve ? GH_APPROVAL_EXECUTING : GH_APPROVAL_REJECTED,
+					   c->claims.sub, gh_now()) != 0) {
+		st = 409;
+		code = "already_decided";
+		snprintf(msg, sizeof msg, "approval %s was decided by someone else first", c->approval.id);
+	}
+	if (st) {
+		set_error(c, st, code, msg, code);
+		c->verdict.decision = GH_DENY;
+		snprintf(c->verdict.rule, sizeof c->verdict.rule, "%s", code);
+		record_approval(c, &r, event, "refused", detail, sizeof detail);
+		return audit_then(c, &r, NULL);
+	}
+	if (!approve) {
+		c->verdict.decision = GH_DENY;
+		snprintf(c->verdict.rule, sizeof c->verdict.rule, "rejected-by-reviewer");
+		char m[200];
+		int n = snprintf(m, sizeof m, "\"approval\":{\"id\":\"%s\",\"status\":\"rejected\"}", c->approval.id);
+		set_ok(c, 200, m, (size_t)n);
+		record_approval(c, &r, event, "rejected", detail, sizeof detail);
+		return audit_then(c, &r, NULL);
+	}
+	/* Approved: decide again under the current policy with a fresh analysis, as the requester. */
+	const struct gh_policy_resource *res = gh_config_resource(c->policy, c->approval.resource);
+	const struct gh_policy_resenv *re = gh_config_resenv(res, c->approval.environment);
+	sqlite3 *db = NULL;
+	struct gh_error err;
+	if (!re || gh_connector_sqlite(w->conn, re->path, true, &db, &err) ||
+	    gh_sql_analyze_sqlite(db, c->approval.statement, strlen(c->approval.statement), &c->analysis)) {
+		gh_store_approval_finish(w->store, c->approval.id, GH_APPROVAL_FAILED,
+					 "{\"error\":\"the resource is no longer available\"}");
+		set_error(c, 409, "resource_unavailable", "the resource or environment is no longer available", NULL);
+		c->verdict.decision = GH_DENY;
+		snprintf(c->verdict.rule, sizeof c->verdict.rule, "unknown-resource");
+		record_approval(c, &r, event, "failed", detail, sizeof detail);
+		return audit_then(c, &r, NULL);
+	}
+	c->resource_path = re->path;
+	struct gh_request_facts f = {c->approval.requester, c->approval.app, c->approval.resource,
+				     c->approval.environment, c->analysis->cls, c->analysis->reason};
+	gh_policy_decide(c->policy, &f, &c->verdict);
+	if (c->verdict.decision == GH_DENY) {
+		char result[600];
+		snprintf(result, sizeof result, "{\"error\":\"denied under the current policy\",\"rule\":\"%s\"}",
+			 c->verdict.rule);
+		gh_store_approval_finish(w->store, c->approval.id, GH_APPROVAL_FAILED, result);
+		set_error(c, 403, "denied", c->verdict.message, c->verdict.rule);
+		record_approval(c, &r, event, "denied", detail, sizeof detail);
+		return audit_then(c, &r, NULL);
+	}
+	c->verdict.decision = GH_ALLOW;
+	snprintf(c->verdict.rule, sizeof c->verdict.rule, "approved-by:%s", c->claims.sub);
+	record_approval(c, &r, event, "approved", detail, sizeof detail);
+	audit_then(c, &r, w_approval_execute);
+}
+
+static void w_approve(struct ctx *c, struct worker *w)
+{
+	w_decide_approval(c, w, true);
+}
+
+static void w_reject(struct ctx *c, struct worker *w)
+{
+	w_decide_approval(c, w, false);
+}
+
+/* ---------------------------------------------------------------- audit read */
+
+static int audit_one(const char *line, size_t len, void *arg)
+{
+	struct ctx *c = arg;
+	bool admin = gh_config_is_admin(c->policy, c->claims.sub);
+	json_error_t je;
+	json_t *v = json_loadb(line, len, 0, &je);
+	json_t *seq = json_object_get(v, "seq"), *res = json_object_get(v, "resource");
+	bool show = admin || (json_is_string(res) && gh_policy_owns(c->policy, c->claims.sub, json_string_value(res)));
+	if (json_is_integer(seq))
+		c->since = json_integer_value(seq);
+	json_decref(v);
+	if (!show)
+		return 0;
+	if (c->exec.rows++)
+		gh_buf_puts(&c->exec.json, ",");
+	if (gh_buf_append(&c->exec.json, line, len))
+		return 1;
+	return --c->limit <= 0;
+}
+
+static void w_audit(struct ctx *c, struct worker *w)
+{
+	struct gh_error err;
+	gh_buf_puts(&c->exec.json, "\"records\":[");
+	c->exec.rows = 0;
+	if (gh_audit_read(c->srv->o.datadir, c->since, INT64_MAX, audit_one, c, &err)) {
+		set_error(c, 500, "audit_unavailable", "the audit trail could not be read", NULL);
+		return to_loop(c);
+	}
+	gh_buf_printf(&c->exec.json, "],\"next_since\":%lld", (long long)c->since);
+	set_ok(c, 200, c->exec.json.data, c->exec.json.len);
+	to_loop(c);
+}
+
+static bool query_int(struct ctx *c, const char *name, int64_t def, int64_t min, int64_t max, int64_t *out)
+{
+	struct gh_str v;
+	*out = def;
+	if (!gh_http_query_param(&c->req, name, &v))
+		return true;
+	char buf[24];
+	if (v.len == 0 || v.len >= sizeof buf) {
+		set_error(c, 400, "bad_request", "query parameter is not a number in range", NULL);
+		return false;
+	}
+	memcpy(buf, v.p, v.len);
+	buf[v.len] = '\0';
+	if (gh_parse_int(buf, min, max, out)) {
+		set_error(c, 400, "bad_request", "query parameter is not a number in range", NULL);
+		return false;
+	}
+	return true;
+}
+
+/* ---------------------------------------------------------------- routing */
+
+/* Matches /v1/approvals/{id}[/suffix]; copies the id. */
+static bool match_approval(struct ctx *c, const char *suffix)
+{
+	struct gh_str p = c->req.path;
+	const char *pre = "/v1/approvals/";
+	size_t pl = strlen(pre), sl = strlen(suffix);
+	if (p.len <= pl + sl || memcmp(p.p, pre, pl) != 0)
+		return false;
+	size_t idlen = p.len - pl - sl;
+	if (sl && memcmp(p.p + p.len - sl, suffix, sl) != 0)
+		return false;
+	if (idlen == 0 || idlen >= sizeof c->approval_id)
+		return false;
+	for (size_t i = 0; i < idlen; i++) {
+		char ch = p.p[pl + i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'))
+			return false;
+	}
+	memcpy(c->approval_id, p.p + pl, idlen);
+	c->approval_id[idlen] = '\0';
+	return true;
+}
+
+static void dispatch(struct ctx *c)
+{
+	struct server *srv = c->srv;
+	struct gh_str m = c->req.method, p = c->req.path;
+	bool get = gh_str_eq(m, "GET"), post = gh_str_eq(m, "POST");
+	enum route want_get = R_NONE, want_post = R_NONE;
+
+	if (gh_str_eq(p, "/healthz")) want_get = R_HEALTH;
+	else if (gh_str_eq(p, "/.well-known/jwks.json")) want_get = R_JWKS;
+	else if (gh_str_eq(p, "/v1/query")) want_post = R_QUERY;
+	else if (gh_str_eq(p, "/v1/approvals")) want_get = R_APPROVALS;
+	else if (gh_str_eq(p, "/v1/audit")) want_get = R_AUDIT;
+	else if (match_approval(c, "/approve")) want_post = R_APPROVE;
+	else if (match_approval(c, "/reject")) want_post = R_REJECT;
+	else if (match_approval(c, "")) want_get = R_APPROVAL;
+
+	if (want_get == R_NONE && want_post == R_NONE) {
+		set_error(c, 404, "not_found", "no such endpoint", NULL);
+		return to_loop(c);
+	}
+	if ((get && want_get == R_NONE) || (post && want_post == R_NONE) || (!get && !post)) {
+		set_error(c, 405, "method_not_allowed", "method not allowed on this endpoint", NULL);
+		return to_loop(c);
+	}
+	c->route = get ? want_get : want_post;
+	if (c->route == R_HEALTH) {
+		static const char ok[] = "\"status\":\"ok\"";
+		set_ok(c, 200, ok, sizeof ok - 1);
+		return to_loop(c);
+	}
+	if (c->route == R_JWKS) {
+		c->status = 200;
+		gh_identity_jwks(&srv->signer, &c->out);
+		return to_loop(c);
+	}
+	if (!c->policy) {
+		set_error(c, 503, "no_policy", "no policy has been applied yet (gatehouse apply)", NULL);
+		return to_loop(c);
+	}
+	if (!authenticate(c))
+		return to_loop(c);
+	switch (c->route) {
+	case R_QUERY:
+		return handle_query(c);
+	case R_APPROVALS:
+		return to_worker(c, w_list_approvals);
+	case R_APPROVAL:
+		return to_worker(c, w_get_approval);
+	case R_APPROVE:
+		return to_worker(c, w_approve);
+	case R_REJECT:
+		return to_worker(c, w_reject);
+	case R_AUDIT: {
+		bool admin = gh_config_is_admin(c->policy, c->claims.sub);
+		bool owner = false;
+		for (size_t i = 0; !admin && i < c->policy->nresources; i++)
+			owner = owner || gh_policy_owns(c->policy, c->claims.sub, c->policy->resources[i].name);
+		if (!admin && !owner) {
+			set_error(c, 403, "forbidden", "only admins and resource owners may read the audit trail", NULL);
+			return to_loop(c);
+		}
+		if (!query_int(c, "since", 0, 0, INT64_MAX, &c->since) || !query_int(c, "limit", 100, 1, 1000, &c->limit))
+			return to_loop(c);
+		return to_worker(c, w_audit);
+	}
+	default:
+		set_error(c, 404, "not_found", "no such endpoint", NULL);
+		return to_loop(c);
+	}
+}
+
+/* ---------------------------------------------------------------- connections */
+
+static struct ctx *ctx_new(struct conn *cn)
+{
+	struct server *srv = cn->srv;
+	struct ctx *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->srv = srv;
+	c->conn = cn;
+	c->start_us = gh_mono_us();
+	c->start_ms = gh_now_ms();
+	snprintf(c->request_id, sizeof c->request_id, "req_%08x%012llx", srv->rid_prefix,
+		 (unsigned long long)++srv->rid_counter);
+	gh_buf_init(&c->out, (size_t)GH_DEFAULT_MAX_RESULT_BYTES + 64 * 1024);
+	gh_buf_init(&c->groups, 64 * 1024);
+	gh_buf_init(&c->tables, 1 << 20);
+	gh_buf_init(&c->exec.json, (size_t)GH_DEFAULT_MAX_RESULT_BYTES);
+	gh_buf_init(&c->audit.body, GH_AUDIT_MAX_RECORD);
+	return c;
+}
+
+/* Parses and dispatches the next request on cn if one is complete. */
+static void conn_process(struct conn *cn)
+{
+	struct server *srv = cn->srv;
+	if (cn->busy || cn->closed)
+		return;
+	struct evbuffer *in = bufferevent_get_input(cn->bev);
+	size_t avail = evbuffer_get_length(in);
+	if (avail == 0 || avail < cn->need)
+		return;
+	const uint8_t *buf = evbuffer_pullup(in, -1);
+	struct gh_http_request req;
+	size_t used = 0;
+	int status = 0;
+	const char *why = NULL;
+	int rc = gh_http_parse(buf, avail, (size_t)srv->o.max_body, &used, &req, &status, &why);
+	if (rc == GH_EAGAIN) {
+		cn->need = req.header_bytes ? req.header_bytes + req.content_length : avail + 1;
+		return;
+	}
+	cn->need = 0;
+	struct ctx *c = ctx_new(cn);
+	if (!c) {
+		bufferevent_free(cn->bev);
+		cn->bev = NULL;
+		conn_free(cn);
+		return;
+	}
+	cn->busy = true;
+	srv->inflight++;
+	if (rc) {
+		/* Refused before any policy: answer and close (the stream's framing is unknown). */
+		set_error(c, status, status == 413 ? "too_large" : "bad_request", why, NULL);
+		c->keep_alive = false;
+		evbuffer_drain(in, avail);
+		return to_loop(c);
+	}
+	c->raw = malloc(used + 1);
+	if (!c->raw) {
+		set_error(c, 500, "internal", "out of memory", NULL);
+		c->keep_alive = false;
+		return to_loop(c);
+	}
+	memcpy(c->raw, buf, used);
+	c->raw[used] = '\0';
+	size_t used2 = 0;
+	gh_http_parse((const uint8_t *)c->raw, used, (size_t)srv->o.max_body, &used2, &c->req, &status, &why);
+	evbuffer_drain(in, used);
+	c->keep_alive = c->req.keep_alive && !srv->stopping;
+	refresh(srv);
+	if (srv->policy) {
+		gh_config_ref(srv->policy);
+		c->policy = srv->policy;
+	}
+	dispatch(c);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	conn_process(arg);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *cn = arg;
+	if (cn->closed && !cn->busy)
+		conn_free(cn);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *cn = arg;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+		if (cn->busy) {
+			/* the request finishes (and is audited); its response has nowhere to go */
+			bufferevent_free(cn->bev);
+			cn->bev = NULL;
+			cn->closed = true;
+		} else {
+			conn_free(cn);
+		}
+	}
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	struct server *srv = arg;
+	if (srv->nconns >= GH_HTTP_MAX_CONNECTIONS || srv->stopping) {
+		evutil_closesocket(fd);
+		return;
+	}
+	struct conn *cn = calloc(1, sizeof *cn);
+	if (!cn) {
+		evutil_closesocket(fd);
+		return;
+	}
+	cn->srv = srv;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (sa->sa_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)(void *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+		port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+		port = ntohs(in6->sin6_port);
+	}
+	snprintf(cn->peer, sizeof cn->peer, "%s:%d", host, port);
+	cn->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!cn->bev) {
+		evutil_closesocket(fd);
+		free(cn);
+		return;
+	}
+	srv->nconns++;
+	struct timeval idle = {GH_HTTP_IDLE_SECONDS, 0};
+	bufferevent_set_timeouts(cn->bev, &idle, &idle);
+	/* bound what a client can make us buffer: the largest request plus slack */
+	bufferevent_setwatermark(cn->bev, EV_READ, 0, (size_t)srv->o.max_body + GH_HTTP_MAX_HEADER_BYTES +
+				 GH_HTTP_MAX_REQUEST_LINE + 4096);
+	bufferevent_setcb(cn->bev, on_read, on_write, on_event, cn);
+	bufferevent_enable(cn->bev, EV_READ | EV_WRITE);
+}
+
+/* ---------------------------------------------------------------- start and stop */
+
+static void on_drain(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	if (srv->inflight == 0 || gh_mono_us() > srv->stop_deadline)
+		event_base_loopexit(srv->base, NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+	if (srv->stopping)
+		return;
+	srv->stopping = true;
+	gh_log(GH_LOG_INFO, "signal %d: stopping after %d request(s) in flight", (int)sig, srv->inflight);
+	evconnlistener_disable(srv->listener);
+	srv->stop_deadline = gh_mono_us() + 10u * 1000000u;
+	struct timeval tick = {0, 20000};
+	srv->drain = event_new(srv->base, -1, EV_PERSIST, on_drain, srv);
+	event_add(srv->drain, &tick);
+}
+
+static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[256];
+	const char *colon = strrchr(addr, ':');
+	int64_t port;
+	if (!colon || (size_t)(colon - addr) >= sizeof host || gh_parse_int(colon + 1, 0, 65535, &port))
+		return GH_EINVAL;
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = '\0';
+	memset(ss, 0, sizeof *ss);
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	if (strcmp(host, "localhost") == 0)
+		snprintf(host, sizeof host, "127.0.0.1");
+	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		*len = sizeof *in;
+		return 0;
+	}
+	size_t hl = strlen(host);
+	if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &in6->sin6_addr) == 1) {
+			in6->sin6_family = AF_INET6;
+			in6->sin6_port = htons((uint16_t)port);
+			*len = sizeof *in6;
+			return 0;
+		}
+	}
+	return GH_EINVAL;
+}
+
+void gh_server_opts_default(struct gh_server_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->http_addr = "127.0.0.1:8080";
+	o->workers = 4;
+	o->max_body = GH_DEFAULT_MAX_BODY;
+	o->max_statement = GH_DEFAULT_MAX_STATEMENT;
+	o->max_rows = GH_DEFAULT_MAX_ROWS;
+	o->statement_ms = GH_DEFAULT_STATEMENT_MS;
+	o->approval_ttl = GH_DEFAULT_APPROVAL_TTL;
+}
+
+static void free_claims(void *p)
+{
+	free(p);
+}
+
+static void free_analysis(void *p)
+{
+	gh_sql_analysis_unref(p);
+}
+
+int gh_server_run(const struct gh_server_opts *o, struct gh_error *err)
+{
+	struct server *srv = calloc(1, sizeof *srv);
+	uint8_t master[GH_VAULT_KEY_BYTES];
+	char dbpath[PATH_MAX];
+	int rc = 0;
+	if (!srv)
+		return gh_error_set(err, GH_ENOMEM, "out of memory");
+	srv->o = *o;
+	pthread_mutex_init(&srv->wmu, NULL);
+	pthread_cond_init(&srv->wcv, NULL);
+	pthread_mutex_init(&srv->cmu, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN); /* a file-size limit makes writes fail (and the audit fail closed) */
+	randombytes_buf(&srv->rid_prefix, sizeof srv->rid_prefix);
+
+	if (gh_path_join(dbpath, sizeof dbpath, o->datadir, "gatehouse.db")) {
+		rc = gh_error_set(err, GH_ETOOBIG, "path too long");
+		goto out;
+	}
+	if ((rc = gh_store_open(dbpath, true, &srv->store, err)))
+		goto out;
+	if ((rc = gh_vault_master_load(o->datadir, master, err)))
+		goto out;
+	rc = gh_identity_signer_load(srv->store, master, &srv->signer, err);
+	gh_vault_wipe(master, sizeof master);
+	if (rc)
+		goto out;
+	{
+		int n = 0;
+		gh_store_approvals_recover(srv->store, &n);
+		if (n)
+			gh_log(GH_LOG_WARN, "%d approved write(s) were executing when the server stopped; marked "
+			       "interrupted and not run again", n);
+	}
+	srv->revoked = gh_map_new(NULL);
+	srv->token_cache = gh_map_new(free_claims);
+	srv->analysis_cache = gh_map_new(free_analysis);
+	srv->analysis_conn = gh_connector_new();
+	if (!srv->revoked || !srv->token_cache || !srv->analysis_cache || !srv->analysis_conn) {
+		rc = gh_error_set(err, GH_ENOMEM, "out of memory");
+		goto out;
+	}
+	srv->data_version = -1;
+	refresh(srv);
+	if (!srv->policy)
+		gh_log(GH_LOG_WARN, "no policy applied yet: every data request is refused until 'gatehouse apply'");
+	if ((rc = gh_audit_open(o->datadir, &srv->audit, err)))
+		goto out;
+	if ((rc = gh_audit_start(srv->audit))) {
+		gh_error_set(err, rc, "cannot start the audit writer");
+		goto out;
+	}
+
+	evthread_use_pthreads();
+	srv->base = event_base_new();
+	if (!srv->base) {
+		rc = gh_error_set(err, GH_EINTERNAL, "cannot create the event loop");
+		goto out;
+	}
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	if (parse_addr(o->http_addr, &ss, &sslen)) {
+		rc = gh_error_set(err, GH_EINVAL, "--http: expected HOST:PORT (e.g. 127.0.0.1:8080), got '%s'", o->http_addr);
+		goto out;
+	}
+	srv->listener = evconnlistener_new_bind(srv->base, on_accept, srv,
+						LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+						(struct sockaddr *)&ss, (int)sslen);
+	if (!srv->listener) {
+		rc = gh_error_set(err, GH_EIO, "cannot listen on %s: %s", o->http_addr, strerror(errno));
+		goto out;
+	}
+	srv->wake = event_new(srv->base, -1, EV_PERSIST | EV_READ, on_wake, srv);
+	srv->sigint = evsignal_new(srv->base, SIGINT, on_signal, srv);
+	srv->sigterm = evsignal_new(srv->base, SIGTERM, on_signal, srv);
+	event_add(srv->sigint, NULL);
+	event_add(srv->sigterm, NULL);
+
+	srv->nthreads = o->workers > 0 ? o->workers : 1;
+	srv->threads = calloc((size_t)srv->nthreads, sizeof *srv->threads);
+	for (int i = 0; srv->threads && i < srv->nthreads; i++) {
+		struct worker *w = calloc(1, sizeof *w);
+		if (w)
+			w->srv = srv;
+		if (!w || !(w->conn = gh_connector_new()) || gh_store_open(dbpath, true, &w->store, err) ||
+		    pthread_create(&srv->threads[i], NULL, worker_main, w)) {
+			rc = gh_error_set(err, GH_EINTERNAL, "cannot start worker threads");
+			srv->nthreads = i;
+			if (w) {
+				gh_connector_free(w->conn);
+				gh_store_close(w->store);
+				free(w);
+			}
+			goto out;
+		}
+	}
+
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof bound;
+	getsockname(evconnlistener_get_fd(srv->listener), (struct sockaddr *)&bound, &blen);
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (bound.ss_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&bound;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+		port = ntohs(in->sin_port);
+		printf("listening on http://%s:%d\n", host, port);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&bound;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+		port = ntohs(in6->sin6_port);
+		printf("listening on http://[%s]:%d\n", host, port);
+	}
+	fflush(stdout);
+	gh_log(GH_LOG_INFO, "serving %s with %d workers, policy version %lld", o->datadir, srv->nthreads,
+	       (long long)srv->policy_version);
+	event_base_dispatch(srv->base);
+	gh_log(GH_LOG_INFO, "stopped");
+
+out:
+	if (srv->threads) {
+		pthread_mutex_lock(&srv->wmu);
+		srv->wstop = true;
+		pthread_cond_broadcast(&srv->wcv);
+		pthread_mutex_unlock(&srv->wmu);
+		for (int i = 0; i < srv->nthreads; i++)
+			pthread_join(srv->threads[i], NULL);
+		free(srv->threads);
+	}
+	gh_audit_close(srv->audit); /* drains queued records */
+	if (srv->listener)
+		evconnlistener_free(srv->listener);
+	if (srv->wake) event_free(srv->wake);
+	if (srv->sigint) event_free(srv->sigint);
+	if (srv->sigterm) event_free(srv->sigterm);
+	if (srv->drain) event_free(srv->drain);
+	if (srv->base)
+		event_base_free(srv->base);
+	gh_map_free(srv->revoked);
+	gh_map_free(srv->token_cache);
+	gh_map_free(srv->analysis_cache);
+	gh_connector_free(srv->analysis_conn);
+	if (srv->policy)
+		gh_config_unref(srv->policy);
+	gh_identity_signer_wipe(&srv->signer);
+	gh_store_close(srv->store);
+	pthread_mutex_destroy(&srv->wmu);
+	pthread_cond_destroy(&srv->wcv);
+	pthread_mutex_destroy(&srv->cmu);
+	free(srv);
+	return rc;
+}

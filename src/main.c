@@ -1,0 +1,36 @@
+/* gatehouse: parses the verb and hands over to the cli module. */
+#include <curl/curl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *verb;
+		int (*fn)(int, char **);
+	} verbs[] = {
+		{"init", gh_cli_init},     {"apply", gh_cli_apply}, {"export", gh_cli_export},
+		{"token", gh_cli_token},   {"serve", gh_cli_serve}, {"audit", gh_cli_audit},
+		{"query", gh_cli_query},   {"approvals", gh_cli_approvals}, {"help", gh_cli_help},
+	};
+	if (sodium_init() < 0) {
+		fprintf(stderr, "gatehouse: libsodium failed to initialise\n");
+		return 1;
+	}
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		gh_cli_help(1, argv);
+		return argc < 2 ? 2 : 0;
+	}
+	for (size_t i = 0; i < sizeof verbs / sizeof *verbs; i++)
+		if (strcmp(argv[1], verbs[i].verb) == 0) {
+			curl_global_init(CURL_GLOBAL_DEFAULT);
+			int rc = verbs[i].fn(argc - 1, argv + 1);
+			curl_global_cleanup();
+			return rc;
+		}
+	fprintf(stderr, "gatehouse: unknown verb '%s' (see 'gatehouse --help')\n", argv[1]);
+	return 2;
+}

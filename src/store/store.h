@@ -1,0 +1,81 @@
+/* store: the control-plane store (SQLite, WAL): policy versions, signing keys, tokens,
+ * approvals, the audit head. One struct gh_store per thread; SQLite serialises writers. */
+#ifndef GH_STORE_H
+#define GH_STORE_H
+
+#include "core/core.h"
+
+struct gh_store;
+
+/* Creates a new store at path (must not exist) and runs all migrations. */
+int gh_store_create(const char *path, struct gh_error *err);
+/* Opens an existing store, applying pending migrations. durable=false lowers fsyncs for
+ * connections whose writes may lag safely (the audit head). */
+int gh_store_open(const char *path, bool durable, struct gh_store **out, struct gh_error *err);
+void gh_store_close(struct gh_store *st);
+
+/* A number that changes whenever another connection commits to the store. Cheap. */
+int64_t gh_store_data_version(struct gh_store *st);
+
+int gh_store_begin(struct gh_store *st);
+int gh_store_commit(struct gh_store *st);
+void gh_store_rollback(struct gh_store *st);
+
+/* Signing keys: the public key and the sealed secret key. */
+int gh_store_signing_key_put(struct gh_store *st, const char *kid, const uint8_t pub[32],
+			     const uint8_t *sealed, size_t sealedlen);
+/* Loads the newest signing key. sealed is malloc'd; the caller frees it. */
+int gh_store_signing_key_get(struct gh_store *st, char kid[64], uint8_t pub[32], uint8_t **sealed,
+			     size_t *sealedlen);
+
+/* Policy: saves a new version (version = previous + 1) and returns it. Call inside a
+ * transaction to combine with other writes. */
+int gh_store_policy_save(struct gh_store *st, const char *doc, size_t len, int64_t *version);
+/* Loads the newest version; *doc is malloc'd (NULL and version 0 when none was applied). */
+int gh_store_policy_load(struct gh_store *st, char **doc, int64_t *version);
+
+/* Tokens issued: for revocation by id and for listing. */
+int gh_store_token_add(struct gh_store *st, const char *jti, const char *user, const char *env,
+		       const char *app, int64_t iat, int64_t exp);
+/* GH_ENOTFOUND when no such token, GH_EEXIST when already revoked. */
+int gh_store_token_revoke(struct gh_store *st, const char *jti, int64_t now);
+/* Calls fn for each revoked token that has not yet expired. */
+int gh_store_revoked_each(struct gh_store *st, int64_t now, void (*fn)(const char *jti, void *arg), void *arg);
+
+/* Audit head: the last seq and hash written, so truncation is detectable. */
+int gh_store_audit_head_get(struct gh_store *st, int64_t *seq, char hash[65]);
+int gh_store_audit_head_set(struct gh_store *st, int64_t seq, const char *hash);
+
+/* Approvals. */
+enum gh_approval_status {
+	GH_APPROVAL_PENDING, GH_APPROVAL_EXECUTING, GH_APPROVAL_EXECUTED, GH_APPROVAL_FAILED,
+	GH_APPROVAL_REJECTED, GH_APPROVAL_EXPIRED, GH_APPROVAL_INTERRUPTED,
+};
+const char *gh_approval_status_name(enum gh_approval_status s);
+
+struct gh_approval {
+	char id[64];
+	enum gh_approval_status status;
+	char *requester, *app, *resource, *environment, *statement, *params, *class_name, *request_id;
+	char *decided_by, *result; /* result: JSON text of the outcome, NULL until decided */
+	int64_t created_at, expires_at, decided_at;
+};
+void gh_approval_clear(struct gh_approval *a);
+
+int gh_store_approval_insert(struct gh_store *st, const struct gh_approval *a);
+/* GH_ENOTFOUND when absent. Expired pending approvals are reported as expired. */
+int gh_store_approval_get(struct gh_store *st, const char *id, int64_t now, struct gh_approval *out);
+/* Atomically moves a pending, unexpired approval to `to` (EXECUTING or REJECTED) recording who
+ * decided. GH_ECONFLICT when it was not pending (already decided, or expired). */
+int gh_store_approval_claim(struct gh_store *st, const char *id, enum gh_approval_status to,
+			    const char *decider, int64_t now);
+/* Records the final status and result of an executing approval. */
+int gh_store_approval_finish(struct gh_store *st, const char *id, enum gh_approval_status status,
+			     const char *result);
+/* Calls fn for approvals, newest first, at most limit. */
+int gh_store_approval_each(struct gh_store *st, int64_t now, int limit,
+			   int (*fn)(const struct gh_approval *a, void *arg), void *arg);
+/* After a crash: approvals left EXECUTING are marked INTERRUPTED (never run again). */
+int gh_store_approvals_recover(struct gh_store *st, int *count);
+
+#endif

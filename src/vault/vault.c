@@ -1,0 +1,108 @@
+/* vault: master key file and AEAD sealing with libsodium. */
+#include "vault/vault.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+int gh_vault_master_create(const char *datadir, struct gh_error *err)
+{
+	char path[PATH_MAX];
+	uint8_t key[GH_VAULT_KEY_BYTES];
+	if (gh_path_join(path, sizeof path, datadir, "master.key"))
+		return gh_error_set(err, GH_ETOOBIG, "path too long");
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return gh_error_set(err, errno == EEXIST ? GH_EEXIST : GH_EIO, "%s: %s", path, strerror(errno));
+	randombytes_buf(key, sizeof key);
+	ssize_t w = write(fd, key, sizeof key);
+	sodium_memzero(key, sizeof key);
+	if (w != (ssize_t)sizeof key || fsync(fd) < 0) {
+		int e = errno;
+		close(fd);
+		unlink(path);
+		return gh_error_set(err, GH_EIO, "%s: %s", path, strerror(e));
+	}
+	close(fd);
+	return 0;
+}
+
+int gh_vault_master_load(const char *datadir, uint8_t key[GH_VAULT_KEY_BYTES], struct gh_error *err)
+{
+	const char *env = getenv("GATEHOUSE_MASTER_KEY");
+	sodium_mlock(key, GH_VAULT_KEY_BYTES);
+	if (env && *env) {
+		if (gh_hex_decode(env, strlen(env), key, GH_VAULT_KEY_BYTES))
+			return gh_error_set(err, GH_EINVAL, "GATEHOUSE_MASTER_KEY: expected 64 hexadecimal characters");
+		return 0;
+	}
+	char path[PATH_MAX];
+	if (gh_path_join(path, sizeof path, datadir, "master.key"))
+		return gh_error_set(err, GH_ETOOBIG, "path too long");
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return gh_error_set(err, GH_EIO, "%s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return gh_error_set(err, GH_EIO, "%s: not a regular file", path);
+	}
+	if (st.st_mode & 077) {
+		close(fd);
+		return gh_error_set(err, GH_EDENIED, "%s: mode %03o lets others read the master key; "
+				    "run chmod 600 on it", path, (unsigned)(st.st_mode & 0777));
+	}
+	ssize_t r = read(fd, key, GH_VAULT_KEY_BYTES);
+	uint8_t extra;
+	ssize_t more = read(fd, &extra, 1);
+	close(fd);
+	if (r != GH_VAULT_KEY_BYTES || more != 0) {
+		sodium_memzero(key, GH_VAULT_KEY_BYTES);
+		return gh_error_set(err, GH_EINVAL, "%s: expected exactly %d bytes", path, GH_VAULT_KEY_BYTES);
+	}
+	return 0;
+}
+
+void gh_vault_wipe(void *p, size_t n)
+{
+	sodium_memzero(p, n);
+}
+
+int gh_vault_seal(const uint8_t key[GH_VAULT_KEY_BYTES], const char *ad, const uint8_t *pt, size_t n,
+		  uint8_t **out, size_t *outlen)
+{
+	size_t len = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + n + crypto_aead_xchacha20poly1305_ietf_ABYTES;
+	uint8_t *buf = malloc(len);
+	if (!buf)
+		return GH_ENOMEM;
+	randombytes_buf(buf, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+	unsigned long long clen = 0;
+	crypto_aead_xchacha20poly1305_ietf_encrypt(buf + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, &clen, pt, n,
+						   (const uint8_t *)ad, strlen(ad), NULL, buf, key);
+	*out = buf;
+	*outlen = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + (size_t)clen;
+	return 0;
+}
+
+int gh_vault_open(const uint8_t key[GH_VAULT_KEY_BYTES], const char *ad, const uint8_t *ct, size_t n,
+		  uint8_t *out, size_t outcap, size_t *outlen)
+{
+	const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	if (n < nb + crypto_aead_xchacha20poly1305_ietf_ABYTES)
+		return GH_EINVAL;
+	if (n - nb - crypto_aead_xchacha20poly1305_ietf_ABYTES > outcap)
+		return GH_ETOOBIG;
+	unsigned long long plen = 0;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, &plen, NULL, ct + nb, n - nb, (const uint8_t *)ad,
+						       strlen(ad), ct, key) != 0)
+		return GH_EDENIED;
+	*outlen = (size_t)plen;
+	return 0;
+}

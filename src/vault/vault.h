@@ -1,0 +1,25 @@
+/* vault: the master key and sealing (XChaCha20-Poly1305) of what is kept encrypted at rest. */
+#ifndef GH_VAULT_H
+#define GH_VAULT_H
+
+#include "core/core.h"
+
+#define GH_VAULT_KEY_BYTES 32
+
+/* Creates DIR/master.key (mode 0600, 32 random bytes); GH_EEXIST when present. */
+int gh_vault_master_create(const char *datadir, struct gh_error *err);
+/* Loads the master key from GATEHOUSE_MASTER_KEY (64 hex characters) or DIR/master.key.
+ * Refuses a key file readable by group or others. The key is locked in memory where possible;
+ * wipe it with gh_vault_wipe. */
+int gh_vault_master_load(const char *datadir, uint8_t key[GH_VAULT_KEY_BYTES], struct gh_error *err);
+void gh_vault_wipe(void *p, size_t n);
+
+/* Seals pt under key with ad (the item's name) bound as associated data: out is
+ * nonce || ciphertext || tag, malloc'd. */
+int gh_vault_seal(const uint8_t key[GH_VAULT_KEY_BYTES], const char *ad, const uint8_t *pt, size_t n,
+		  uint8_t **out, size_t *outlen);
+/* Opens what gh_vault_seal made; GH_EDENIED when the key, ad or bytes do not match. */
+int gh_vault_open(const uint8_t key[GH_VAULT_KEY_BYTES], const char *ad, const uint8_t *ct, size_t n,
+		  uint8_t *out, size_t outcap, size_t *outlen);
+
+#endif
