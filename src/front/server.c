@@ -33,6 +33,7 @@
 #include "config/config.h"
 #include "connector/connector.h"
 #include "front/http_parse.h"
+#include "front/query_body.h"
 #include "identity/identity.h"
 #include "policy/policy.h"
 #include "sql/sql.h"
@@ -118,7 +119,8 @@ struct ctx {
 	/* query */
 	char *resource, *environment, *sql, *params_json;
 	size_t sqllen;
-	json_t *body, *params;
+	struct gh_query_body qb;
+	json_t *params;
 	const char *resource_path;
 	struct gh_sql_analysis *analysis;
 	struct gh_verdict verdict;
@@ -218,7 +220,7 @@ static void ctx_free(struct ctx *c)
 	if (c->policy)
 		gh_config_unref(c->policy);
 	gh_sql_analysis_unref(c->analysis);
-	json_decref(c->body);
+	gh_query_body_free(&c->qb);
 	free(c->params_json);
 	free(c->resource);
 	free(c->environment);
@@ -552,33 +554,6 @@ static void w_insert_approval(struct ctx *c, struct worker *w)
 	to_loop(c);
 }
 
-/* Reads a string member; returns NULL (and sets the 400) when absent or not a string. */
-static const char *body_str(struct ctx *c, const char *key, size_t *len)
-{
-	json_t *v = json_object_get(c->body, key);
-	if (!json_is_string(v)) {
-		char msg[128];
-		snprintf(msg, sizeof msg, "'%s' must be a string", key);
-		set_error(c, 400, "bad_request", msg, NULL);
-		return NULL;
-	}
-	if (len)
-		*len = json_string_length(v);
-	return json_string_value(v);
-}
-
-static bool valid_name(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > GH_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-		      s[i] == '_' || s[i] == '-'))
-			return false;
-	return true;
-}
-
 /* Analysis through the loop's cache; analyses on a cached read-only connection to the resource. */
 static int analyse(struct ctx *c)
 {
@@ -621,51 +596,21 @@ static int analyse(struct ctx *c)
 static void handle_query(struct ctx *c)
 {
 	struct server *srv = c->srv;
-	json_error_t je;
-	c->body = json_loadb(c->req.body.p, c->req.body.len, JSON_REJECT_DUPLICATES, &je);
-	if (!json_is_object(c->body)) {
-		char msg[256];
-		snprintf(msg, sizeof msg, "body must be a JSON object: %s", c->body ? "not an object" : je.text);
-		set_error(c, 400, "bad_request", msg, NULL);
+	int status = 0;
+	const char *code = NULL;
+	char msg[600];
+	if (gh_query_body_parse(c->req.body.p, c->req.body.len, srv->o.max_statement, &c->qb, &status, &code, msg,
+				sizeof msg)) {
+		set_error(c, status, code, msg, NULL);
 		return to_loop(c);
 	}
-	const char *key;
-	json_t *val;
-	json_object_foreach(c->body, key, val) {
-		if (strcmp(key, "resource") && strcmp(key, "environment") && strcmp(key, "sql") && strcmp(key, "params")) {
-			char msg[200];
-			snprintf(msg, sizeof msg, "unknown member '%.64s' (expected resource, environment, sql, params)", key);
-			set_error(c, 400, "bad_request", msg, NULL);
-			return to_loop(c);
-		}
-	}
-	const char *res = body_str(c, "resource", NULL), *env = res ? body_str(c, "environment", NULL) : NULL;
-	const char *sql = env ? body_str(c, "sql", &c->sqllen) : NULL;
-	if (!sql)
-		return to_loop(c);
-	if (!valid_name(res) || !valid_name(env)) {
-		set_error(c, 400, "bad_request", "resource and environment must be names", NULL);
-		return to_loop(c);
-	}
-	c->params = json_object_get(c->body, "params");
-	if (c->params && !json_is_array(c->params)) {
-		set_error(c, 400, "bad_request", "'params' must be an array", NULL);
-		return to_loop(c);
-	}
-	if (c->params && json_array_size(c->params) > GH_MAX_PARAMS) {
-		set_error(c, 413, "too_many_params", "too many parameters", NULL);
-		return to_loop(c);
-	}
-	if ((int64_t)c->sqllen > srv->o.max_statement) {
-		char msg[128];
-		snprintf(msg, sizeof msg, "statement is longer than %lld bytes", (long long)srv->o.max_statement);
-		set_error(c, 413, "statement_too_large", msg, NULL);
-		return to_loop(c);
-	}
-	c->sql = (char *)(uintptr_t)sql; /* owned by c->body */
+	const char *res = c->qb.resource, *env = c->qb.environment;
+	c->sql = (char *)(uintptr_t)c->qb.sql; /* owned by c->qb */
+	c->sqllen = c->qb.sqllen;
+	c->params = c->qb.params;
 	c->resource = gh_strdup(res);
 	c->environment = gh_strdup(env);
-	c->params_json = c->params ? json_dumps(c->params, JSON_COMPACT | JSON_ENCODE_ANY) : gh_strdup("[]");
+	c->params_json = json_dumps(c->params, JSON_COMPACT);
 	if (!c->resource || !c->environment || !c->params_json) {
 		set_error(c, 500, "internal", "out of memory", NULL);
 		return to_loop(c);
@@ -673,13 +618,11 @@ static void handle_query(struct ctx *c)
 	const struct gh_policy_resource *r = gh_config_resource(c->policy, res);
 	const struct gh_policy_resenv *re = gh_config_resenv(r, env);
 	if (!r || !re) {
-		char msg[400];
 		snprintf(msg, sizeof msg, r ? "resource '%s' has no environment '%s'" : "no resource named '%s'%.0s", res, env);
 		set_error(c, 404, "not_found", msg, NULL);
 		return to_loop(c);
 	}
 	if (strcmp(c->claims.env, env) != 0) {
-		char msg[400];
 		snprintf(msg, sizeof msg, "this token is for environment '%s', not '%s'", c->claims.env, env);
 		set_error(c, 403, "wrong_environment", msg, "token-environment");
 		c->verdict.decision = GH_DENY;
