@@ -57,7 +57,7 @@ deps:
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	@scripts/demo
+	@scripts/demo $(if $(filter check,$(DEMO)),--check,)
 
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
