@@ -93,6 +93,27 @@ static int print_error(const char *verb, struct response *r, json_t *doc)
 	return 1;
 }
 
+/* Display width of UTF-8 text: code points, not bytes (wide characters count as one). */
+static size_t width(const char *s)
+{
+	size_t w = 0;
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			w++;
+	return w;
+}
+
+static void print_cell(const char *sep, const char *cell, size_t w, bool right)
+{
+	size_t pad = w > width(cell) ? w - width(cell) : 0;
+	printf("%s", sep);
+	if (right)
+		printf("%*s", (int)pad, "");
+	printf("%s", cell);
+	if (!right)
+		printf("%*s", (int)pad, "");
+}
+
 static void cell_text(json_t *v, char *out, size_t n)
 {
 	if (json_is_string(v))
@@ -119,17 +140,17 @@ static void print_table(json_t *cols, json_t *rows)
 		return;
 	for (size_t j = 0; j < nc; j++) {
 		cell_text(json_array_get(cols, j), cell, sizeof cell);
-		w[j] = strlen(cell);
+		w[j] = width(cell);
 	}
 	for (size_t i = 0; i < nr; i++)
 		for (size_t j = 0; j < nc; j++) {
 			cell_text(json_array_get(json_array_get(rows, i), j), cell, sizeof cell);
-			if (strlen(cell) > w[j])
-				w[j] = strlen(cell);
+			if (width(cell) > w[j])
+				w[j] = width(cell);
 		}
 	for (size_t j = 0; j < nc; j++) {
 		cell_text(json_array_get(cols, j), cell, sizeof cell);
-		printf("%s%-*s", j ? " | " : "", (int)w[j], cell);
+		print_cell(j ? " | " : "", cell, w[j], false);
 	}
 	printf("\n");
 	for (size_t j = 0; j < nc; j++) {
@@ -142,10 +163,7 @@ static void print_table(json_t *cols, json_t *rows)
 		for (size_t j = 0; j < nc; j++) {
 			json_t *v = json_array_get(json_array_get(rows, i), j);
 			cell_text(v, cell, sizeof cell);
-			if (json_is_number(v))
-				printf("%s%*s", j ? " | " : "", (int)w[j], cell);
-			else
-				printf("%s%-*s", j ? " | " : "", (int)w[j], cell);
+			print_cell(j ? " | " : "", cell, w[j], json_is_number(v));
 		}
 		printf("\n");
 	}

@@ -24,6 +24,8 @@
 #define GH_MAX_PARAMS              32766
 /* Connections the HTTP front holds at once; more are refused at accept. */
 #define GH_HTTP_MAX_CONNECTIONS    4096
+/* Response bytes queued for a client before its further (pipelined) requests wait. */
+#define GH_HTTP_MAX_PENDING_OUTPUT (4 * 1024 * 1024)
 /* Idle keep-alive connections are closed after this many seconds. */
 #define GH_HTTP_IDLE_SECONDS       60
 

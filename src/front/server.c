@@ -50,7 +50,8 @@ struct server {
 
 	/* loop-thread state */
 	struct gh_store *store;
-	int64_t data_version, policy_version;
+	int64_t data_version, policy_version, revocations;
+	struct conn *conns;           /* every open connection, for shutdown */
 	struct gh_policy *policy;
 	struct gh_signer signer;
 	struct gh_map *revoked;       /* jti -> (void*)1 */
@@ -80,6 +81,7 @@ struct server {
 };
 
 struct conn {
+	struct conn *prev, *next;
 	struct server *srv;
 	struct bufferevent *bev;
 	char peer[64];
@@ -209,9 +211,16 @@ static void write_response(struct bufferevent *bev, int status, const char *body
 
 static void conn_free(struct conn *cn)
 {
+	struct server *srv = cn->srv;
 	if (cn->bev)
 		bufferevent_free(cn->bev);
-	cn->srv->nconns--;
+	if (cn->prev)
+		cn->prev->next = cn->next;
+	else
+		srv->conns = cn->next;
+	if (cn->next)
+		cn->next->prev = cn->prev;
+	srv->nconns--;
 	free(cn);
 }
 
@@ -393,33 +402,51 @@ static void revoked_add(const char *jti, void *arg)
 	gh_map_put(arg, jti, strlen(jti), (void *)1);
 }
 
-/* Reloads the policy and revocations when another connection changed the store. */
+/* Reloads the policy and revocations when another connection changed them. Called per
+ * request: PRAGMA data_version costs no I/O; the marks query runs only after a commit by
+ * someone else (the audit head moves on every batch, so that is often), and the policy text
+ * and revocation list are read only when their marks moved. */
 static void refresh(struct server *srv)
 {
 	int64_t v = gh_store_data_version(srv->store);
 	if (v == srv->data_version)
 		return;
 	srv->data_version = v;
-	char *doc = NULL;
-	int64_t version = 0;
-	if (gh_store_policy_load(srv->store, &doc, &version) == 0 && version != srv->policy_version) {
-		struct gh_policy *p = NULL;
-		struct gh_error err;
-		if (doc && gh_config_parse(doc, strlen(doc), "stored policy", NULL, &p, &err) == 0) {
-			p->version = version;
-			if (srv->policy)
-				gh_config_unref(srv->policy);
-			srv->policy = p;
-			srv->policy_version = version;
-			gh_map_clear(srv->analysis_cache);
-			gh_log(GH_LOG_INFO, "policy version %lld loaded", (long long)version);
-		} else if (doc) {
-			gh_log(GH_LOG_ERROR, "stored policy version %lld does not load: %s", (long long)version, err.message);
-		}
+	int64_t pv = 0, nrev = 0;
+	if (gh_store_change_marks(srv->store, &pv, &nrev)) {
+		gh_log(GH_LOG_ERROR, "store: cannot read change marks; keeping policy version %lld",
+		       (long long)srv->policy_version);
+		srv->data_version = -1; /* try again on the next request */
+		return;
 	}
-	free(doc);
-	gh_map_clear(srv->revoked);
-	gh_store_revoked_each(srv->store, gh_now(), revoked_add, srv->revoked);
+	if (pv != srv->policy_version) {
+		char *doc = NULL;
+		int64_t version = 0;
+		if (gh_store_policy_load(srv->store, &doc, &version) == 0 && doc) {
+			struct gh_policy *p = NULL;
+			struct gh_error err;
+			if (gh_config_parse(doc, strlen(doc), "stored policy", NULL, &p, &err) == 0) {
+				p->version = version;
+				if (srv->policy)
+					gh_config_unref(srv->policy);
+				srv->policy = p;
+				srv->policy_version = version;
+				gh_map_clear(srv->analysis_cache);
+				gh_log(GH_LOG_INFO, "policy version %lld loaded", (long long)version);
+			} else {
+				gh_log(GH_LOG_ERROR, "stored policy version %lld does not load: %s", (long long)version,
+				       err.message);
+			}
+		}
+		free(doc);
+	}
+	if (nrev != srv->revocations || srv->revocations < 0) {
+		gh_map_clear(srv->revoked);
+		if (gh_store_revoked_each(srv->store, gh_now(), revoked_add, srv->revoked) == 0)
+			srv->revocations = nrev;
+		else
+			srv->data_version = -1;
+	}
 }
 
 /* ---------------------------------------------------------------- authentication */
@@ -1035,6 +1062,9 @@ static void conn_process(struct conn *cn)
 	struct server *srv = cn->srv;
 	if (cn->busy || cn->closed)
 		return;
+	/* a client that does not read its responses gets no more work done for it */
+	if (evbuffer_get_length(bufferevent_get_output(cn->bev)) > GH_HTTP_MAX_PENDING_OUTPUT)
+		return;
 	struct evbuffer *in = bufferevent_get_input(cn->bev);
 	size_t avail = evbuffer_get_length(in);
 	if (avail == 0 || avail < cn->need)
@@ -1096,6 +1126,8 @@ static void on_write(struct bufferevent *bev, void *arg)
 	struct conn *cn = arg;
 	if (cn->closed && !cn->busy)
 		conn_free(cn);
+	else
+		conn_process(cn); /* output drained: pipelined requests may go on */
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -1147,6 +1179,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		return;
 	}
 	srv->nconns++;
+	cn->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = cn;
+	srv->conns = cn;
 	struct timeval idle = {GH_HTTP_IDLE_SECONDS, 0};
 	bufferevent_set_timeouts(cn->bev, &idle, &idle);
 	/* bound what a client can make us buffer: the largest request plus slack */
@@ -1278,6 +1314,7 @@ int gh_server_run(const struct gh_server_opts *o, struct gh_error *err)
 		goto out;
 	}
 	srv->data_version = -1;
+	srv->revocations = -1;
 	refresh(srv);
 	if (!srv->policy)
 		gh_log(GH_LOG_WARN, "no policy applied yet: every data request is refused until 'gatehouse apply'");
@@ -1365,6 +1402,10 @@ out:
 		free(srv->threads);
 	}
 	gh_audit_close(srv->audit); /* drains queued records */
+	if (srv->wake)
+		on_wake(-1, 0, srv); /* responses that completed while draining */
+	while (srv->conns)
+		conn_free(srv->conns);
 	if (srv->listener)
 		evconnlistener_free(srv->listener);
 	if (srv->wake) event_free(srv->wake);

@@ -177,6 +177,22 @@ static sqlite3_stmt *prep(struct gh_store *st, const char *sql)
 	return s;
 }
 
+int gh_store_change_marks(struct gh_store *st, int64_t *policy_version, int64_t *revocations)
+{
+	sqlite3_stmt *s = prep(st, "SELECT (SELECT coalesce(max(version), 0) FROM policy),"
+				   " (SELECT count(*) FROM tokens WHERE revoked_at IS NOT NULL)");
+	if (!s)
+		return GH_EIO;
+	int rc = GH_EIO;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		*policy_version = sqlite3_column_int64(s, 0);
+		*revocations = sqlite3_column_int64(s, 1);
+		rc = 0;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
 static void bind_text(sqlite3_stmt *s, int i, const char *z)
 {
 	if (z)

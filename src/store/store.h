@@ -17,6 +17,10 @@ void gh_store_close(struct gh_store *st);
 /* A number that changes whenever another connection commits to the store. Cheap. */
 int64_t gh_store_data_version(struct gh_store *st);
 
+/* Cheap marks of what the server caches: the newest policy version and the number of
+ * revocations. A reader reloads only what changed. */
+int gh_store_change_marks(struct gh_store *st, int64_t *policy_version, int64_t *revocations);
+
 int gh_store_begin(struct gh_store *st);
 int gh_store_commit(struct gh_store *st);
 void gh_store_rollback(struct gh_store *st);
