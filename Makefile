@@ -34,14 +34,15 @@ MAIN_OBJ := $(BUILD)/src/main.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit e2e fuzz bench check clean
+.PHONY: all deps run test unit e2e fuzz bench check clean build/gatehouse
 all: build/gatehouse
 
 $(BUILD)/gatehouse: $(LIB_OBJ) $(MAIN_OBJ)
 	@echo "  LD    $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# build/gatehouse is always the binary of the last build flavour asked for.
+# build/gatehouse is always the binary of the last build flavour asked for (phony: relinked
+# every time, because make would judge the link by the newer binary it points to).
 build/gatehouse: $(BUILD)/gatehouse
 	@ln -sf $(notdir $(BUILD))/gatehouse $@
 

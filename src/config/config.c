@@ -345,6 +345,13 @@ static int resolve_path(struct loader *L, yaml_node_t *v, char **out)
 	const char *s = scalar(v);
 	if (!*s)
 		return fail_at(L, v, "path: expected a file path");
+	/* Control characters (C0, DEL, C1 incl. NEL, line/paragraph separators) have no place in
+	 * a path and would not survive export as YAML unchanged. */
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (*c < 0x20 || *c == 0x7f || (c[0] == 0xC2 && c[1] >= 0x80 && c[1] <= 0x9F) ||
+		    (c[0] == 0xE2 && c[1] == 0x80 && (c[2] == 0xA8 || c[2] == 0xA9)))
+			return fail_at(L, v, "path: control characters are not allowed in a path");
+	}
 	if (strlen(s) >= PATH_MAX)
 		return fail_at(L, v, "path: longer than %d bytes", PATH_MAX);
 	if (s[0] == '/') {
@@ -681,19 +688,32 @@ int gh_config_parse(const char *text, size_t len, const char *filename, const ch
 	yaml_node_t *root = yaml_document_get_root_node(&L.doc);
 	if (!root) {
 		rc = gh_error_set(err, GH_EINVAL, "%s:1:1: empty document", L.file);
+		if (err)
+			err->line = err->column = 1;
 		goto done;
 	}
 	/* A second document in the stream is refused: one file, one policy. */
 	{
 		yaml_document_t extra;
 		if (!yaml_parser_load(&parser, &extra)) {
-			rc = gh_error_set(err, GH_EINVAL, "%s: invalid YAML after the first document", L.file);
+			int line = (int)parser.problem_mark.line + 1, col = (int)parser.problem_mark.column + 1;
+			rc = gh_error_set(err, GH_EINVAL, "%s:%d:%d: invalid YAML after the first document: %s", L.file,
+					  line, col, parser.problem ? parser.problem : "syntax error");
+			if (err) {
+				err->line = line;
+				err->column = col;
+			}
 			goto done;
 		}
-		bool more = yaml_document_get_root_node(&extra) != NULL;
+		yaml_node_t *second = yaml_document_get_root_node(&extra);
+		int line = second ? (int)extra.start_mark.line + 1 : 0, col = second ? (int)extra.start_mark.column + 1 : 0;
 		yaml_document_delete(&extra);
-		if (more) {
-			rc = gh_error_set(err, GH_EINVAL, "%s: more than one YAML document", L.file);
+		if (second) {
+			rc = gh_error_set(err, GH_EINVAL, "%s:%d:%d: more than one YAML document", L.file, line, col);
+			if (err) {
+				err->line = line;
+				err->column = col;
+			}
 			goto done;
 		}
 	}

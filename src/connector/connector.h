@@ -35,6 +35,10 @@ void gh_connector_free(struct gh_connector *c);
 int gh_connector_sqlite(struct gh_connector *c, const char *path, bool readonly, sqlite3 **db,
 			struct gh_error *err);
 
+/* Reads PRAGMA schema_version of the resource through the cached read-only connection: an
+ * analysis made under another version is stale. */
+int gh_connector_schema_version(struct gh_connector *c, const char *path, int64_t *version, struct gh_error *err);
+
 /* Runs one analysed statement: reads on a read-only connection, everything else on a
  * read-write one, under a guard that refuses any action above cls. params is a JSON array
  * bound positionally (never spliced). Fills res (initialise res->json with gh_buf_init). */

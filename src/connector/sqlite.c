@@ -9,6 +9,8 @@
 struct sconn {
 	sqlite3 *db;
 	struct gh_map *stmts;     /* sql text -> sqlite3_stmt* */
+	sqlite3_stmt *schema;     /* PRAGMA schema_version, prepared once */
+	int64_t schema_seen;      /* the version this connection's parsed schema is known to match */
 	enum gh_sql_class guard_max;
 	uint64_t deadline_us;
 };
@@ -28,6 +30,7 @@ static void sconn_free(void *p)
 	if (!s)
 		return;
 	gh_map_free(s->stmts);
+	sqlite3_finalize(s->schema);
 	sqlite3_close_v2(s->db);
 	free(s);
 }
@@ -108,6 +111,30 @@ int gh_connector_sqlite(struct gh_connector *c, const char *path, bool readonly,
 	if (!s)
 		return err ? err->code : GH_EIO;
 	*db = s->db;
+	return 0;
+}
+
+int gh_connector_schema_version(struct gh_connector *c, const char *path, int64_t *version, struct gh_error *err)
+{
+	struct sconn *s = sconn_get(c, path, true, err);
+	if (!s)
+		return err ? err->code : GH_EIO;
+	if (!s->schema && sqlite3_prepare_v3(s->db, "PRAGMA schema_version", -1, SQLITE_PREPARE_PERSISTENT,
+					     &s->schema, NULL) != SQLITE_OK)
+		return gh_error_set(err, GH_EIO, "schema version: %s", sqlite3_errmsg(s->db));
+	int rc = sqlite3_step(s->schema);
+	if (rc == SQLITE_ROW)
+		*version = sqlite3_column_int64(s->schema, 0);
+	sqlite3_reset(s->schema);
+	if (rc != SQLITE_ROW)
+		return gh_error_set(err, GH_EIO, "schema version: %s", sqlite3_errmsg(s->db));
+	if (*version != s->schema_seen) {
+		/* The PRAGMA reads the header only; a statement that reads the schema table checks
+		 * the cookie in its transaction and makes SQLite reload the parsed schema, so the
+		 * next analysis on this connection sees the new one. */
+		sqlite3_exec(s->db, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL);
+		s->schema_seen = *version;
+	}
 	return 0;
 }
 

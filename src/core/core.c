@@ -198,16 +198,22 @@ uint64_t gh_mono_us(void)
 
 void gh_time_rfc3339(int64_t ms, char *out, size_t outlen)
 {
-	time_t s = (time_t)(ms / 1000);
+	int64_t sec = ms / 1000, rem = ms % 1000;
+	if (rem < 0) { /* floor, so times before 1970 read correctly */
+		sec -= 1;
+		rem += 1000;
+	}
+	time_t s = (time_t)sec;
 	struct tm tm;
 	gmtime_r(&s, &tm);
 	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)rem);
 }
 
 int gh_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 {
-	if (!s || !*s)
+	/* the whole string is the number: no blanks, no '+' (strtoll would skip or take them) */
+	if (!s || !((s[0] >= '0' && s[0] <= '9') || (s[0] == '-' && s[1] >= '0' && s[1] <= '9')))
 		return GH_EINVAL;
 	char *end = NULL;
 	errno = 0;

@@ -67,21 +67,27 @@ int gh_http_parse(const uint8_t *buf, size_t len, size_t max_body, size_t *used,
 	size_t scan = len < head_max ? len : head_max;
 	size_t hend = find_end(buf, scan);
 	memset(out, 0, sizeof *out);
-	if (!hend) {
-		/* A request line alone longer than its limit is 414; otherwise headers too large. */
-		const uint8_t *nl = memchr(buf, '\n', scan);
-		if (!nl && scan >= GH_HTTP_MAX_REQUEST_LINE)
-			return refuse(status, why, 414, "request line too long", GH_ETOOBIG);
-		if (len >= head_max)
-			return refuse(status, why, 431, "request headers too large", GH_ETOOBIG);
-		/* Refuse garbage early rather than waiting for 24 KiB of it. */
-		for (size_t i = 0; i < scan; i++) {
-			unsigned char c = buf[i];
-			if (c == 0 || (c < 0x20 && c != '\r' && c != '\n' && c != '\t') || c == 0x7f)
-				return refuse(status, why, 400, "control character in request head", GH_EINVAL);
-		}
-		return GH_EAGAIN;
+	/* Refuse garbage early rather than waiting for 24 KiB of it: control characters, and line
+	 * ends that are not CRLF (the blank line would never be found). */
+	size_t check = hend ? hend : scan;
+	for (size_t i = 0; i < check; i++) {
+		unsigned char c = buf[i];
+		if (c == 0 || (c < 0x20 && c != '\r' && c != '\n' && c != '\t') || c == 0x7f)
+			return refuse(status, why, 400, "control character in request head", GH_EINVAL);
+		if (c == '\n' && (i == 0 || buf[i - 1] != '\r'))
+			return refuse(status, why, 400, "line not ended by CRLF", GH_EINVAL);
+		if (c == '\r' && i + 1 < check && buf[i + 1] != '\n')
+			return refuse(status, why, 400, "CR not followed by LF", GH_EINVAL);
 	}
+	/* The request line and the header fields have limits of their own. */
+	const uint8_t *nl = memchr(buf, '\n', scan);
+	size_t line_end = nl ? (size_t)(nl - buf) + 1 : 0;
+	if ((!nl && scan > GH_HTTP_MAX_REQUEST_LINE) || line_end > GH_HTTP_MAX_REQUEST_LINE + 2)
+		return refuse(status, why, 414, "request line too long", GH_ETOOBIG);
+	if (nl && (hend ? hend : scan) - line_end > GH_HTTP_MAX_HEADER_BYTES)
+		return refuse(status, why, 431, "request headers too large", GH_ETOOBIG);
+	if (!hend)
+		return GH_EAGAIN;
 	out->header_bytes = hend;
 
 	/* request line: METHOD SP target SP HTTP/1.x CRLF */
@@ -103,9 +109,10 @@ int gh_http_parse(const uint8_t *buf, size_t len, size_t max_body, size_t *used,
 	out->path = (struct gh_str){out->target.p, q ? (size_t)(q - out->target.p) : out->target.len};
 	out->query = q ? (struct gh_str){q + 1, out->target.len - out->path.len - 1} : (struct gh_str){"", 0};
 	i++;
-	if (hend - i < 10 || memcmp(buf + i, "HTTP/1.", 7) != 0)
+	if (hend - i < 10 || memcmp(buf + i, "HTTP/", 5) != 0 || buf[i + 5] < '0' || buf[i + 5] > '9' ||
+	    buf[i + 6] != '.' || buf[i + 7] < '0' || buf[i + 7] > '9')
 		return refuse(status, why, 400, "malformed HTTP version", GH_EINVAL);
-	if (buf[i + 7] != '0' && buf[i + 7] != '1')
+	if (buf[i + 5] != '1' || (buf[i + 7] != '0' && buf[i + 7] != '1'))
 		return refuse(status, why, 505, "only HTTP/1.0 and HTTP/1.1 are supported", GH_EINVAL);
 	out->minor = buf[i + 7] - '0';
 	i += 8;
@@ -114,7 +121,7 @@ int gh_http_parse(const uint8_t *buf, size_t len, size_t max_body, size_t *used,
 	i += 2;
 
 	/* header fields */
-	bool have_cl = false, close = out->minor == 0, keep = false;
+	bool have_cl = false, close = false, keep = false;
 	size_t cl = 0;
 	while (i < hend - 2) {
 		size_t n0 = i;
@@ -176,6 +183,7 @@ int gh_http_parse(const uint8_t *buf, size_t len, size_t max_body, size_t *used,
 	if (cl > max_body)
 		return refuse(status, why, 413, "request body too large", GH_ETOOBIG);
 	out->content_length = cl;
+	/* HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 closes unless told to keep */
 	out->keep_alive = !close && (out->minor == 1 || keep);
 	if (len - hend < cl)
 		return GH_EAGAIN;

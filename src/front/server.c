@@ -592,10 +592,18 @@ static int analyse(struct ctx *c)
 		gh_buf_free(&key);
 		return GH_ENOMEM;
 	}
+	/* The cached analysis holds while the resource's schema is the one it was made under. */
+	int64_t schema = 0;
+	struct gh_error err;
+	if (gh_connector_schema_version(srv->analysis_conn, c->resource_path, &schema, &err)) {
+		gh_buf_free(&key);
+		set_error(c, 502, "resource_unavailable", "the resource's database cannot be opened", NULL);
+		gh_log(GH_LOG_ERROR, "resource %s/%s: %s", c->resource, c->environment, err.message);
+		return GH_EIO;
+	}
 	struct gh_sql_analysis *a = gh_map_get(srv->analysis_cache, key.data, key.len);
-	if (!a) {
+	if (!a || a->schema_version != schema) {
 		sqlite3 *db = NULL;
-		struct gh_error err;
 		if (gh_connector_sqlite(srv->analysis_conn, c->resource_path, true, &db, &err)) {
 			gh_buf_free(&key);
 			set_error(c, 502, "resource_unavailable", "the resource's database cannot be opened", NULL);
@@ -606,6 +614,7 @@ static int analyse(struct ctx *c)
 			gh_buf_free(&key);
 			return GH_ENOMEM;
 		}
+		a->schema_version = schema;
 		if (gh_map_count(srv->analysis_cache) >= GH_SQL_CACHE_MAX)
 			gh_map_clear(srv->analysis_cache);
 		if (gh_map_put(srv->analysis_cache, key.data, key.len, a)) {

@@ -201,7 +201,9 @@ int gh_token_verify(const char *tok, size_t len, const char *kid, const uint8_t 
 	}
 	c.iat = json_integer_value(iat);
 	c.exp = json_integer_value(exp);
-	if (c.exp <= c.iat || c.exp - c.iat > GH_TOKEN_MAX_TTL) {
+	/* bound before any arithmetic: no overflow whatever a signed token claims */
+	if (c.iat <= 0 || c.exp <= 0 || c.iat > ((int64_t)1 << 40) || c.exp > ((int64_t)1 << 40) ||
+	    c.exp <= c.iat || c.exp - c.iat > GH_TOKEN_MAX_TTL) {
 		gh_error_set(err, rc, "token lifetime is invalid");
 		goto done;
 	}

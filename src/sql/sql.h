@@ -29,6 +29,7 @@ struct gh_sql_analysis {
 	char **functions;
 	size_t nfunctions;
 	int nparams;               /* bound parameters the statement takes */
+	int64_t schema_version;    /* the resource's schema version it was made under (caller sets) */
 	int refs;
 };
 

@@ -123,7 +123,15 @@ static enum gh_sql_class action_class(int action, const char *a1, const char *a2
 		*why = "temporary objects outlive the request on a shared connection:";
 		return GH_SQL_FORBIDDEN;
 	case SQLITE_CREATE_INDEX: case SQLITE_CREATE_TABLE: case SQLITE_CREATE_TRIGGER: case SQLITE_CREATE_VIEW:
-	case SQLITE_CREATE_VTABLE: case SQLITE_REINDEX: case SQLITE_ANALYZE: case SQLITE_ALTER_TABLE:
+	case SQLITE_CREATE_VTABLE:
+		/* "temp.x" names reach here, not the TEMP codes: a temp object would outlive the
+		 * request on a pooled connection and act inside other users' statements */
+		if (db && strcmp(db, "main") != 0) {
+			*why = "objects outside the main database are not allowed:";
+			return GH_SQL_FORBIDDEN;
+		}
+		return GH_SQL_DDL;
+	case SQLITE_REINDEX: case SQLITE_ANALYZE: case SQLITE_ALTER_TABLE:
 		return GH_SQL_DDL;
 	case SQLITE_ATTACH: case SQLITE_DETACH:
 		*why = "ATTACH/DETACH reaches other database files";
@@ -147,7 +155,15 @@ static enum gh_sql_class action_class(int action, const char *a1, const char *a2
 		}
 		return GH_SQL_READ;
 	case SQLITE_INSERT: case SQLITE_UPDATE: case SQLITE_DELETE:
-		if (db && strcmp(db, "main") != 0 && !is_schema_table(a1)) {
+		if (db && strcmp(db, "main") != 0 && is_schema_table(a1)) {
+			/* A new row in sqlite_temp_master is a new temp object (CREATE TRIGGER temp.x ON
+			 * main.t is made that way); ALTER TABLE only updates references there. */
+			if (action != SQLITE_INSERT)
+				return GH_SQL_DDL;
+			*why = "temporary objects outlive the request on a shared connection:";
+			return GH_SQL_FORBIDDEN;
+		}
+		if (db && strcmp(db, "main") != 0) {
 			*why = "writes outside the main database are not allowed:";
 			return GH_SQL_FORBIDDEN;
 		}
@@ -169,8 +185,11 @@ static enum gh_sql_class action_class(int action, const char *a1, const char *a2
 	}
 }
 
-/* Records each action SQLite's code generator asks permission for. Always answers OK:
- * nothing runs during analysis; the decision comes later from what was recorded. */
+/* Records each action SQLite's code generator asks permission for. Answers OK to what may be
+ * decided later, and DENY to anything destructive or forbidden: SQLite applies many PRAGMAs
+ * (query_only, writable_schema, hard_heap_limit, ...) while it prepares, so merely analysing
+ * a refused statement must not let it be compiled. The recorded reason survives the failed
+ * prepare. */
 static int record(void *arg, int action, const char *a1, const char *a2, const char *db, const char *trigger)
 {
 	struct recorder *r = arg;
@@ -204,7 +223,14 @@ static int record(void *arg, int action, const char *a1, const char *a2, const c
 		add_table(r, a1, false);
 	else if (action == SQLITE_FUNCTION)
 		add_function(r, a2);
-	return SQLITE_OK;
+	return c == GH_SQL_DESTRUCTIVE || c == GH_SQL_FORBIDDEN ? SQLITE_DENY : SQLITE_OK;
+}
+
+/* Refuses everything: used where text is prepared only to learn whether it holds a statement. */
+static int deny_all(void *arg, int action, const char *a1, const char *a2, const char *db, const char *trigger)
+{
+	(void)arg; (void)action; (void)a1; (void)a2; (void)db; (void)trigger;
+	return SQLITE_DENY;
 }
 
 /* Enforcing authorizer for execution connections: refuses any action above the class the
@@ -218,8 +244,12 @@ static int guard(void *arg, int action, const char *a1, const char *a2, const ch
 	(void)trigger;
 	if (c == GH_SQL_DESTRUCTIVE || c == GH_SQL_FORBIDDEN)
 		return SQLITE_DENY;
-	if (c == GH_SQL_DDL && is_schema_table(a1) && action != SQLITE_CREATE_TABLE && action != SQLITE_ALTER_TABLE)
-		c = GH_SQL_WRITE; /* schema-table maintenance follows the DDL that caused it */
+	/* SQLite's own bookkeeping of the main schema table: it follows a DDL action that is
+	 * checked on its own, or (on first use of a table-valued function such as json_each or
+	 * pragma_table_info) writes nothing at all. DEFENSIVE refuses real writes to it, and read
+	 * connections are opened read-only. */
+	if ((action == SQLITE_INSERT || action == SQLITE_UPDATE || action == SQLITE_DELETE) && is_schema_table(a1))
+		return SQLITE_OK;
 	return c <= *max ? SQLITE_OK : SQLITE_DENY;
 }
 
@@ -256,19 +286,23 @@ static void forbid(struct gh_sql_analysis *a, const char *why, const char *detai
  * whitespace prepare to no statement. */
 static bool has_more_statements(sqlite3 *db, const char *tail, const char *end)
 {
+	bool more = false;
+	sqlite3_set_authorizer(db, deny_all, NULL); /* nothing in the tail may take effect */
 	while (tail < end) {
 		sqlite3_stmt *s = NULL;
 		const char *next = NULL;
 		int rc = sqlite3_prepare_v3(db, tail, (int)(end - tail), 0, &s, &next);
 		if (rc != SQLITE_OK || s) {
 			sqlite3_finalize(s);
-			return true; /* a statement, or text that is not one: either way not alone */
+			more = true; /* a statement, or text that is not one: either way not alone */
+			break;
 		}
 		if (!next || next <= tail)
-			return false;
+			break;
 		tail = next;
 	}
-	return false;
+	sqlite3_set_authorizer(db, NULL, NULL);
+	return more;
 }
 
 int gh_sql_analyze_sqlite(sqlite3 *db, const char *sql, size_t len, struct gh_sql_analysis **out)
@@ -292,6 +326,15 @@ int gh_sql_analyze_sqlite(sqlite3 *db, const char *sql, size_t len, struct gh_sq
 	sqlite3_set_authorizer(db, record, &r);
 	int rc = sqlite3_prepare_v3(db, sql, (int)len, 0, &stmt, &tail);
 	sqlite3_set_authorizer(db, NULL, NULL);
+	if (rc != SQLITE_OK && r.destructive) {
+		a->cls = GH_SQL_DESTRUCTIVE; /* refused by record() itself */
+		snprintf(a->reason, sizeof a->reason, "%s", r.reason);
+		goto done;
+	}
+	if (rc != SQLITE_OK && r.forbidden) {
+		forbid(a, r.reason, NULL);
+		goto done;
+	}
 	if (rc != SQLITE_OK) {
 		forbid(a, "statement does not prepare", sqlite3_errmsg(db));
 		goto done;
@@ -323,6 +366,12 @@ int gh_sql_analyze_sqlite(sqlite3 *db, const char *sql, size_t len, struct gh_sq
 		/* Changes the database but asked for no permission SQLite can name: VACUUM (and
 		 * VACUUM INTO, which writes a file), writes to the schema table, and the like. */
 		forbid(a, "statement changes the database in a way the analyser cannot classify", NULL);
+	} else if (sqlite3_column_count(stmt) == 0) {
+		/* Every read returns columns. A statement with none that asked for nothing is a
+		 * no-op the analyser cannot name, e.g. DROP TRIGGER IF EXISTS of an absent trigger:
+		 * refused rather than recorded as a harmless read. */
+		forbid(a, "statement has no effect the analyser can name (such as DROP ... IF EXISTS of "
+			  "an absent object)", NULL);
 	} else {
 		a->cls = GH_SQL_READ;
 	}

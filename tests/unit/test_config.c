@@ -1,0 +1,681 @@
+/* Unit tests for src/config: loading, validation errors with positions, export round trip. */
+#include "unit.h"
+
+#include <string.h>
+
+#include "config/config.h"
+
+#define CHECKED(...) (printf("  checked: " __VA_ARGS__), printf("\n"))
+
+static const char full_doc[] =
+	"# a complete policy\n"
+	"version: 1\n"
+	"users:\n"
+	"  - name: alice\n"
+	"  - name: bob.smith@example.com\n"
+	"  - name: carol\n"
+	"  - name: mallory\n"
+	"    disabled: true\n"
+	"  - name: dave\n"
+	"    disabled: false\n"
+	"groups:\n"
+	"  - name: analysts\n"
+	"    members: [alice]\n"
+	"  - name: engineers\n"
+	"    members:\n"
+	"      - bob.smith@example.com\n"
+	"      - carol\n"
+	"  - name: leads\n"
+	"    members: [carol]\n"
+	"  - name: platform-ops\n"
+	"    members: [alice, carol]\n"
+	"  - name: empty_group\n"
+	"    members: []\n"
+	"admins: [platform-ops]\n"
+	"environments:\n"
+	"  - name: staging\n"
+	"  - name: production\n"
+	"    approval: writes\n"
+	"    reviewers: [leads]\n"
+	"  - name: dev\n"
+	"    approval: none\n"
+	"resources:\n"
+	"  - name: crm\n"
+	"    kind: sqlite\n"
+	"    environments:\n"
+	"      staging: { path: /srv/crm-staging.db }\n"
+	"      production:\n"
+	"        path: \"/srv/crm prod.db\"\n"
+	"  - name: billing\n"
+	"    kind: sqlite\n"
+	"    environments:\n"
+	"      dev: { path: /srv/billing.db }\n"
+	"apps:\n"
+	"  - name: invoices\n"
+	"  - name: reports_v2\n"
+	"grants:\n"
+	"  - { resource: crm, environment: staging, group: analysts, access: use }\n"
+	"  - { resource: crm, environment: production, group: engineers, access: edit }\n"
+	"  - resource: crm\n"
+	"    environment: production\n"
+	"    user: carol\n"
+	"    access: own\n"
+	"  - { resource: billing, environment: dev, user: bob.smith@example.com, access: edit }\n";
+
+static struct gh_policy *parse_ok(const char *text, const char *basedir)
+{
+	struct gh_policy *p = NULL;
+	struct gh_error err;
+	gh_error_clear(&err);
+	int rc = gh_config_parse(text, strlen(text), "policy.yaml", basedir, &p, &err);
+	if (rc != 0)
+		fail_msg("parse failed: %s", err.message);
+	assert_non_null(p);
+	assert_int_equal(p->refs, 1);
+	return p;
+}
+
+/* Asserts that text fails with GH_EINVAL at line:col (0 = do not check) with needle in the message. */
+static void expect_err_at(const char *text, const char *basedir, int line, int col, const char *needle)
+{
+	struct gh_policy *p = (struct gh_policy *)(uintptr_t)1;
+	struct gh_error err;
+	gh_error_clear(&err);
+	int rc = gh_config_parse(text, strlen(text), "policy.yaml", basedir, &p, &err);
+	if (rc != GH_EINVAL)
+		fail_msg("rc %d, want GH_EINVAL for:\n%s", rc, text);
+	assert_null(p);
+	assert_int_equal(err.code, GH_EINVAL);
+	if (!strstr(err.message, needle))
+		fail_msg("message '%s' lacks '%s'", err.message, needle);
+	if (line && (err.line != line || err.column != col))
+		fail_msg("'%s': at %d:%d, want %d:%d", err.message, err.line, err.column, line, col);
+	if (line) {
+		char where[64];
+		snprintf(where, sizeof where, "policy.yaml:%d:%d: ", line, col);
+		if (strncmp(err.message, where, strlen(where)) != 0)
+			fail_msg("message '%s' does not start with '%s'", err.message, where);
+	}
+	printf("  refused: %s\n", err.message);
+}
+
+static void test_full_document(void **state)
+{
+	(void)state;
+	struct gh_policy *p = parse_ok(full_doc, NULL);
+	assert_int_equal(p->nusers, 5);
+	assert_int_equal(p->ngroups, 5);
+	assert_int_equal(p->nadmins, 1);
+	assert_int_equal(p->nenvs, 3);
+	assert_int_equal(p->nresources, 2);
+	assert_int_equal(p->napps, 2);
+	assert_int_equal(p->ngrants, 4);
+	assert_true(p->version == 0);
+
+	assert_non_null(gh_config_user(p, "bob.smith@example.com"));
+	assert_true(gh_config_user(p, "mallory")->disabled);
+	assert_false(gh_config_user(p, "dave")->disabled);
+	assert_false(gh_config_user(p, "alice")->disabled);
+	assert_null(gh_config_user(p, "zed"));
+
+	const struct gh_policy_group *g = gh_config_group(p, "engineers");
+	assert_non_null(g);
+	assert_int_equal(g->nmembers, 2);
+	assert_string_equal(g->members[0], "bob.smith@example.com");
+	assert_string_equal(g->members[1], "carol");
+	assert_int_equal(gh_config_group(p, "empty_group")->nmembers, 0);
+
+	const struct gh_policy_env *e = gh_config_env(p, "production");
+	assert_non_null(e);
+	assert_int_equal(e->approval, GH_APPROVAL_WRITES);
+	assert_int_equal(e->nreviewers, 1);
+	assert_string_equal(e->reviewers[0], "leads");
+	assert_int_equal(gh_config_env(p, "staging")->approval, GH_APPROVAL_NONE);
+	assert_int_equal(gh_config_env(p, "dev")->approval, GH_APPROVAL_NONE);
+
+	const struct gh_policy_resource *r = gh_config_resource(p, "crm");
+	assert_non_null(r);
+	assert_int_equal(r->kind, GH_RESOURCE_SQLITE);
+	assert_int_equal(r->nenvs, 2);
+	assert_string_equal(gh_config_resenv(r, "staging")->path, "/srv/crm-staging.db");
+	assert_string_equal(gh_config_resenv(r, "production")->path, "/srv/crm prod.db");
+	assert_null(gh_config_resenv(r, "dev"));
+	assert_null(gh_config_resenv(NULL, "dev"));
+	assert_non_null(gh_config_app(p, "reports_v2"));
+	assert_null(gh_config_app(p, "nope"));
+
+	const struct gh_policy_grant *gr = &p->grants[2];
+	assert_string_equal(gr->resource, "crm");
+	assert_string_equal(gr->environment, "production");
+	assert_string_equal(gr->user, "carol");
+	assert_null(gr->group);
+	assert_int_equal(gr->access, GH_ACCESS_OWN);
+	assert_string_equal(p->grants[0].group, "analysts");
+	assert_null(p->grants[0].user);
+	assert_int_equal(p->grants[0].access, GH_ACCESS_USE);
+
+	gh_config_ref(p);
+	assert_int_equal(p->refs, 2);
+	gh_config_unref(p);
+	gh_config_unref(p);
+	gh_config_unref(NULL);
+	CHECKED("a full document loads with every section, flow and block styles, quoted paths");
+}
+
+static void test_minimal_documents(void **state)
+{
+	(void)state;
+	struct gh_policy *p = parse_ok("version: 1\n", NULL);
+	assert_int_equal(p->nusers + p->ngroups + p->nenvs + p->nresources + p->napps + p->ngrants, 0);
+	assert_false(gh_config_is_admin(p, "anyone"));
+	gh_config_unref(p);
+	/* sections may come in any order: grants before the things they name */
+	p = parse_ok("grants: [{resource: r, environment: e, user: u, access: use}]\n"
+		     "resources: [{name: r, kind: sqlite, environments: {e: {path: /r.db}}}]\n"
+		     "environments: [{name: e}]\n"
+		     "users: [{name: u}]\n"
+		     "version: 1\n", NULL);
+	assert_int_equal(p->ngrants, 1);
+	gh_config_unref(p);
+	CHECKED("version alone is a valid policy; section order does not matter");
+}
+
+static void test_errors_structure(void **state)
+{
+	(void)state;
+	expect_err_at("version: 1\nfoo: 1\n", NULL, 2, 1, "unknown key 'foo'");
+	expect_err_at("version: 1\nusers: []\nUsers: []\n", NULL, 3, 1, "unknown key 'Users'");
+	expect_err_at("version: 2\n", NULL, 1, 10, "version: expected 1");
+	expect_err_at("version: one\n", NULL, 1, 10, "version: expected 1");
+	expect_err_at("users: []\n", NULL, 1, 1, "missing required key 'version'");
+	expect_err_at("version: 1\nversion: 1\n", NULL, 2, 1, "duplicate key 'version'");
+	expect_err_at("- version: 1\n", NULL, 1, 1, "expected a mapping");
+	expect_err_at("version: 1\nusers: {name: a}\n", NULL, 2, 8, "users: expected a list");
+	expect_err_at("version: 1\nusers:\n  - alice\n", NULL, 3, 5, "users[]: expected a mapping");
+	CHECKED("unknown top-level keys, version 2, duplicates and wrong node types are refused");
+}
+
+static void test_errors_users_groups(void **state)
+{
+	(void)state;
+	expect_err_at("version: 1\n"
+		      "users:\n"
+		      "  - name: a\n"
+		      "    role: admin\n", NULL, 4, 5, "users[]: unknown key 'role'");
+	expect_err_at("version: 1\n"
+		      "users:\n"
+		      "  - name: a\n"
+		      "  - name: b\n"
+		      "  - name: a\n", NULL, 5, 11, "users: 'a' is defined twice");
+	expect_err_at("version: 1\n"
+		      "users:\n"
+		      "  - disabled: true\n", NULL, 3, 5, "missing required key 'name'");
+	expect_err_at("version: 1\n"
+		      "users:\n"
+		      "  - name: a\n"
+		      "    disabled: yes\n", NULL, 4, 15, "users[].disabled: expected true or false");
+	expect_err_at("version: 1\n"
+		      "users:\n"
+		      "  - name: a b\n", NULL, 3, 11, "users[].name: 'a b' is not a valid name");
+	expect_err_at("version: 1\n"
+		      "users:\n"
+		      "  - name: \"\"\n", NULL, 3, 11, "users[].name: expected a name");
+	expect_err_at("version: 1\n"
+		      "users:\n"
+		      "  - name: [a]\n", NULL, 3, 11, "users[].name: expected a string");
+	expect_err_at("version: 1\n"
+		      "users:\n"
+		      "  - name: a\n"
+		      "groups:\n"
+		      "  - name: g\n"
+		      "    members: [a, zed]\n", NULL, 6, 18, "groups[].members: user 'zed' is not defined");
+	expect_err_at("version: 1\n"
+		      "users:\n"
+		      "  - name: a\n"
+		      "groups:\n"
+		      "  - name: g\n"
+		      "    members: [a, a]\n", NULL, 6, 18, "'a' is listed twice");
+	expect_err_at("version: 1\n"
+		      "users:\n"
+		      "  - name: a.b\n"
+		      "groups:\n"
+		      "  - name: g.x\n"
+		      "    members: [a.b]\n", NULL, 5, 11, "groups[].name: 'g.x' is not a valid name");
+	expect_err_at("version: 1\n"
+		      "groups:\n"
+		      "  - name: g@x\n", NULL, 3, 11, "is not a valid name");
+	expect_err_at("version: 1\n"
+		      "groups:\n"
+		      "  - name: g\n"
+		      "  - name: g\n", NULL, 4, 11, "groups: 'g' is defined twice");
+	expect_err_at("version: 1\n"
+		      "groups:\n"
+		      "  - name: g\n"
+		      "    owner: x\n", NULL, 4, 5, "groups[]: unknown key 'owner'");
+	expect_err_at("version: 1\n"
+		      "users: [{name: a}]\n"
+		      "groups: [{name: g, members: [a]}]\n"
+		      "admins: [g, nope]\n", NULL, 4, 13, "admins: group 'nope' is not defined");
+	char longname[GH_NAME_MAX + 64];
+	memset(longname, 'n', GH_NAME_MAX + 1);
+	longname[GH_NAME_MAX + 1] = '\0';
+	char doc[512];
+	snprintf(doc, sizeof doc, "version: 1\nusers:\n  - name: %s\n", longname);
+	expect_err_at(doc, NULL, 3, 11, "expected a name of 1 to 128 characters");
+	longname[GH_NAME_MAX] = '\0';
+	snprintf(doc, sizeof doc, "version: 1\nusers:\n  - name: %s\n", longname);
+	struct gh_policy *p = parse_ok(doc, NULL);
+	gh_config_unref(p);
+	CHECKED("users/groups/admins: unknown keys, duplicates, undefined members, bad names and lengths");
+}
+
+static void test_errors_environments(void **state)
+{
+	(void)state;
+	static const char head[] = "version: 1\n"
+				   "users: [{name: a}]\n"
+				   "groups: [{name: leads, members: [a]}]\n"
+				   "environments:\n";
+	char doc[1024];
+	snprintf(doc, sizeof doc, "%s  - name: prod\n    approval: sometimes\n    reviewers: [leads]\n", head);
+	expect_err_at(doc, NULL, 6, 15, "environments[].approval: expected none or writes, got 'sometimes'");
+	snprintf(doc, sizeof doc, "%s  - name: prod\n    approval: writes\n", head);
+	expect_err_at(doc, NULL, 6, 15, "'writes' needs at least one reviewers group");
+	snprintf(doc, sizeof doc, "%s  - name: prod\n    approval: writes\n    reviewers: []\n", head);
+	expect_err_at(doc, NULL, 6, 15, "'writes' needs at least one reviewers group");
+	snprintf(doc, sizeof doc, "%s  - name: prod\n    approval: writes\n    reviewers: [leads, ghosts]\n", head);
+	expect_err_at(doc, NULL, 7, 24, "environments[].reviewers: group 'ghosts' is not defined");
+	snprintf(doc, sizeof doc, "%s  - name: prod\n  - name: prod\n", head);
+	expect_err_at(doc, NULL, 6, 11, "environments: 'prod' is defined twice");
+	snprintf(doc, sizeof doc, "%s  - name: prod\n    color: red\n", head);
+	expect_err_at(doc, NULL, 6, 5, "environments[]: unknown key 'color'");
+	snprintf(doc, sizeof doc, "%s  - name: pro.d\n", head);
+	expect_err_at(doc, NULL, 5, 11, "is not a valid name");
+	CHECKED("environments: approval values, writes without reviewers, unknown reviewer groups");
+}
+
+static const char res_head[] = "version: 1\n"
+			       "users: [{name: a}]\n"
+			       "groups: [{name: g, members: [a]}]\n"
+			       "environments: [{name: staging}, {name: production}]\n";
+
+static void test_errors_resources(void **state)
+{
+	(void)state;
+	char doc[1024];
+	snprintf(doc, sizeof doc, "%sresources:\n  - name: crm\n    kind: postgres\n"
+		 "    environments: {staging: {path: /x.db}}\n", res_head);
+	expect_err_at(doc, NULL, 7, 11, "resources[].kind: expected sqlite, got 'postgres'");
+	snprintf(doc, sizeof doc, "%sresources:\n  - name: crm\n    kind: sqlite\n    environments:\n"
+		 "      staging: {path: /x.db}\n      qa: {path: /y.db}\n", res_head);
+	expect_err_at(doc, NULL, 10, 7, "resources[].environments: environment 'qa' is not defined");
+	snprintf(doc, sizeof doc, "%sresources:\n  - name: crm\n    kind: sqlite\n    environments:\n"
+		 "      staging: {}\n", res_head);
+	expect_err_at(doc, NULL, 9, 16, "resources[].environments.staging: missing required key 'path'");
+	snprintf(doc, sizeof doc, "%sresources:\n  - name: crm\n    kind: sqlite\n    environments:\n"
+		 "      staging: {path: /x.db, mode: ro}\n", res_head);
+	expect_err_at(doc, NULL, 9, 30, "unknown key 'mode'");
+	snprintf(doc, sizeof doc, "%sresources:\n  - name: crm\n    kind: sqlite\n    environments:\n"
+		 "      staging: {path: data/x.db}\n", res_head);
+	expect_err_at(doc, NULL, 9, 23, "path: 'data/x.db' must be absolute here");
+	snprintf(doc, sizeof doc, "%sresources:\n  - name: crm\n    kind: sqlite\n    environments:\n"
+		 "      staging: {path: \"\"}\n", res_head);
+	expect_err_at(doc, NULL, 9, 23, "path: expected a file path");
+	snprintf(doc, sizeof doc, "%sresources:\n  - name: crm\n    kind: sqlite\n", res_head);
+	expect_err_at(doc, NULL, 6, 5, "resources[]: missing required key 'environments'");
+	snprintf(doc, sizeof doc, "%sresources:\n  - name: crm\n    environments: {staging: {path: /x.db}}\n", res_head);
+	expect_err_at(doc, NULL, 6, 5, "resources[]: missing required key 'kind'");
+	snprintf(doc, sizeof doc, "%sresources:\n  - name: crm\n    kind: sqlite\n    environments: {staging: {path: /a}}\n"
+		 "  - name: crm\n    kind: sqlite\n    environments: {staging: {path: /b}}\n", res_head);
+	expect_err_at(doc, NULL, 9, 11, "resources: 'crm' is defined twice");
+	snprintf(doc, sizeof doc, "%sresources:\n  - name: crm\n    kind: sqlite\n    environments: [staging]\n", res_head);
+	expect_err_at(doc, NULL, 8, 19, "resources[].environments: expected a mapping");
+	snprintf(doc, sizeof doc, "%sapps:\n  - name: x\n    version: 2\n", res_head);
+	expect_err_at(doc, NULL, 7, 5, "apps[]: unknown key 'version'");
+	snprintf(doc, sizeof doc, "%sapps:\n  - name: x\n  - name: x\n", res_head);
+	expect_err_at(doc, NULL, 7, 11, "apps: 'x' is defined twice");
+	CHECKED("resources: kind postgres, undefined env, missing or relative path, missing keys, duplicates");
+}
+
+static void test_errors_grants(void **state)
+{
+	(void)state;
+	static const char head[] = "version: 1\n"
+				   "users: [{name: a}]\n"
+				   "groups: [{name: g, members: [a]}]\n"
+				   "environments: [{name: staging}, {name: production}]\n"
+				   "resources: [{name: crm, kind: sqlite, environments: {staging: {path: /x.db}}}]\n"
+				   "grants:\n";
+	static const struct { const char *grant, *needle; int col; } cases[] = {
+		{"  - {resource: crm, environment: staging, user: a, group: g, access: use}\n",
+		 "exactly one of 'user' or 'group' is required", 5},
+		{"  - {resource: crm, environment: staging, access: use}\n",
+		 "exactly one of 'user' or 'group' is required", 5},
+		{"  - {resource: nope, environment: staging, user: a, access: use}\n",
+		 "grants[].resource: resource 'nope' is not defined", 16},
+		{"  - {resource: crm, environment: qa, user: a, access: use}\n",
+		 "grants[].environment: environment 'qa' is not defined", 34},
+		{"  - {resource: crm, environment: staging, user: zed, access: use}\n",
+		 "grants[].user: user 'zed' is not defined", 49},
+		{"  - {resource: crm, environment: staging, group: ghosts, access: use}\n",
+		 "grants[].group: group 'ghosts' is not defined", 50},
+		{"  - {resource: crm, environment: production, user: a, access: use}\n",
+		 "grants[]: resource 'crm' has no environment 'production'", 5},
+		{"  - {resource: crm, environment: staging, user: a, access: admin}\n",
+		 "grants[].access: expected use, edit or own, got 'admin'", 60},
+		{"  - {resource: crm, environment: staging, user: a, access: none}\n",
+		 "grants[].access: expected use, edit or own, got 'none'", 60},
+		{"  - {resource: crm, environment: staging, user: a}\n", "missing required key 'access'", 5},
+		{"  - {environment: staging, user: a, access: use}\n", "missing required key 'resource'", 5},
+		{"  - {resource: crm, user: a, access: use}\n", "missing required key 'environment'", 5},
+		{"  - {resource: crm, environment: staging, user: a, access: use, expires: 2030}\n",
+		 "grants[]: unknown key 'expires'", 65},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char doc[1024];
+		snprintf(doc, sizeof doc, "%s%s", head, cases[i].grant);
+		expect_err_at(doc, NULL, 7, cases[i].col, cases[i].needle);
+	}
+	CHECKED("grants: both/neither user and group, undefined names, env the resource lacks, access admin");
+}
+
+static void test_errors_yaml(void **state)
+{
+	(void)state;
+	/* syntax */
+	expect_err_at("version: 1\nusers: [\n", NULL, 0, 0, "invalid YAML");
+	struct gh_error err;
+	struct gh_policy *p = NULL;
+	gh_error_clear(&err);
+	static const char bad[] = "version: 1\nusers:\n  - name: a\n   - name: b\n";
+	assert_int_equal(gh_config_parse(bad, sizeof bad - 1, "policy.yaml", NULL, &p, &err), GH_EINVAL);
+	assert_null(p);
+	assert_non_null(strstr(err.message, "invalid YAML"));
+	assert_int_equal(err.line, 4);
+	assert_true(err.column > 0);
+	printf("  refused: %s\n", err.message);
+	expect_err_at("version: 1\nusers: [{name: a}\n", NULL, 0, 0, "invalid YAML");
+	expect_err_at("version: 1\n\tusers: []\n", NULL, 0, 0, "invalid YAML");
+	/* aliases and anchors */
+	expect_err_at("version: 1\n"
+		      "users:\n"
+		      "  - &u {name: a}\n"
+		      "  - *u\n", NULL, 3, 5, "YAML aliases are not allowed");
+	expect_err_at("version: 1\n"
+		      "users: [{name: a}, {name: b}]\n"
+		      "groups:\n"
+		      "  - name: g1\n"
+		      "    members: &m [a, b]\n"
+		      "  - name: g2\n"
+		      "    members: *m\n", NULL, 5, 14, "YAML aliases are not allowed");
+	/* an alias to a scalar used twice */
+	expect_err_at("version: &v 1\nusers: [{name: *v}]\n", NULL, 1, 10, "YAML aliases are not allowed");
+	/* empty input */
+	expect_err_at("", NULL, 0, 0, "empty document");
+	expect_err_at("# only a comment\n", NULL, 0, 0, "empty document");
+	CHECKED("invalid YAML with a position, aliases refused, empty document");
+}
+
+/* The second document of a stream is the offending node: its position is reported. */
+static void test_two_documents(void **state)
+{
+	(void)state;
+	struct gh_error err;
+	struct gh_policy *p = NULL;
+	static const char two[] = "version: 1\n---\nversion: 1\n";
+	gh_error_clear(&err);
+	assert_int_equal(gh_config_parse(two, sizeof two - 1, "policy.yaml", NULL, &p, &err), GH_EINVAL);
+	assert_null(p);
+	assert_non_null(strstr(err.message, "more than one YAML document"));
+	printf("  refused: %s (line %d column %d)\n", err.message, err.line, err.column);
+	assert_int_equal(err.line, 2);
+	assert_true(err.column >= 1);
+	CHECKED("two documents in one stream refused, pointing at the second");
+}
+
+static void test_two_documents_message(void **state)
+{
+	(void)state;
+	static const char two[] = "---\nversion: 1\n...\n---\nversion: 1\n";
+	struct gh_error err;
+	struct gh_policy *p = NULL;
+	gh_error_clear(&err);
+	assert_int_equal(gh_config_parse(two, sizeof two - 1, NULL, NULL, &p, &err), GH_EINVAL);
+	assert_null(p);
+	assert_non_null(strstr(err.message, "more than one YAML document"));
+	/* the default file name is used */
+	assert_int_equal(strncmp(err.message, "policy:", 7), 0);
+	/* a trailing document end marker alone is fine */
+	p = parse_ok("---\nversion: 1\n...\n", NULL);
+	gh_config_unref(p);
+	CHECKED("two documents refused with explicit markers; a single marked document is fine");
+}
+
+static void test_export_roundtrip(void **state)
+{
+	(void)state;
+	static const char rel[] = "version: 1\n"
+				  "users:\n"
+				  "  - name: alice\n"
+				  "  - name: m\n"
+				  "    disabled: true\n"
+				  "groups:\n"
+				  "  - name: g\n"
+				  "    members: [alice, m]\n"
+				  "  - name: nobody\n"
+				  "    members: []\n"
+				  "admins: [g]\n"
+				  "environments:\n"
+				  "  - name: staging\n"
+				  "  - name: production\n"
+				  "    approval: writes\n"
+				  "    reviewers: [g]\n"
+				  "resources:\n"
+				  "  - name: crm\n"
+				  "    kind: sqlite\n"
+				  "    environments:\n"
+				  "      staging: { path: data/crm-staging.db }\n"
+				  "      production: { path: \"/abs/with \\\"quote\\\".db\" }\n"
+				  "  - name: bare\n"
+				  "    kind: sqlite\n"
+				  "    environments: {}\n"
+				  "apps:\n"
+				  "  - name: invoices\n"
+				  "grants:\n"
+				  "  - { resource: crm, environment: staging, group: g, access: use }\n"
+				  "  - { resource: crm, environment: production, user: alice, access: own }\n";
+	struct gh_policy *p1 = parse_ok(rel, "/srv/policies");
+	assert_string_equal(gh_config_resenv(gh_config_resource(p1, "crm"), "staging")->path,
+			    "/srv/policies/data/crm-staging.db");
+	assert_string_equal(gh_config_resenv(gh_config_resource(p1, "crm"), "production")->path,
+			    "/abs/with \"quote\".db");
+	struct gh_buf e1, e2;
+	gh_buf_init(&e1, 1 << 20);
+	gh_buf_init(&e2, 1 << 20);
+	assert_int_equal(gh_config_export(p1, &e1), 0);
+	assert_non_null(strstr(e1.data, "/srv/policies/data/crm-staging.db"));
+	assert_null(strstr(e1.data, " data/crm-staging.db"));
+	/* the export is absolute, so it loads without a basedir */
+	struct gh_policy *p2 = parse_ok(e1.data, NULL);
+	assert_int_equal(gh_config_export(p2, &e2), 0);
+	assert_int_equal(e1.len, e2.len);
+	assert_string_equal(e1.data, e2.data);
+	/* and says the same things */
+	assert_int_equal(p2->nusers, p1->nusers);
+	assert_true(gh_config_user(p2, "m")->disabled);
+	assert_int_equal(p2->ngrants, 2);
+	assert_int_equal(p2->grants[1].access, GH_ACCESS_OWN);
+	assert_string_equal(p2->grants[1].user, "alice");
+	assert_int_equal(gh_config_env(p2, "production")->approval, GH_APPROVAL_WRITES);
+	assert_int_equal(gh_config_resource(p2, "bare")->nenvs, 0);
+	assert_true(gh_config_is_admin(p2, "alice"));
+	printf("%s", e1.data);
+	gh_buf_free(&e1);
+	gh_buf_free(&e2);
+	gh_config_unref(p1);
+	gh_config_unref(p2);
+
+	/* the full document too, and an empty one */
+	const char *docs[] = {full_doc, "version: 1\n"};
+	for (size_t i = 0; i < 2; i++) {
+		p1 = parse_ok(docs[i], NULL);
+		gh_buf_init(&e1, 1 << 20);
+		gh_buf_init(&e2, 1 << 20);
+		assert_int_equal(gh_config_export(p1, &e1), 0);
+		p2 = parse_ok(e1.data, NULL);
+		assert_int_equal(gh_config_export(p2, &e2), 0);
+		assert_string_equal(e1.data, e2.data);
+		gh_buf_free(&e1);
+		gh_buf_free(&e2);
+		gh_config_unref(p1);
+		gh_config_unref(p2);
+	}
+	CHECKED("parse -> export -> parse -> export is identical; relative paths made absolute with basedir");
+}
+
+/* "gh_config_export writes a document that gh_config_parse reads back to the same policy",
+ * for any path the parser accepts. apply stores the export, so a path that did not survive it
+ * would make the stored policy unloadable or point the resource at another file. Paths with
+ * control or line-break characters are therefore refused at parse time (with a position);
+ * every other path, however unusual, must come back unchanged. */
+static void test_export_roundtrip_path_chars(void **state)
+{
+	(void)state;
+	static const struct { const char *what, *escaped; } refused[] = {
+		{"DEL", "/srv/a\\x7fb.db"},
+		{"C1 control U+009F", "/srv/a\\x9fb.db"},
+		{"NEL U+0085", "/srv/a\\Nb.db"},
+		{"tab", "/srv/a\\tb.db"},
+		{"LS U+2028", "/srv/a\\Lb.db"},
+		{"newline", "/srv/a\\nb.db"},
+	};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		char doc[512];
+		snprintf(doc, sizeof doc, "version: 1\nenvironments: [{name: e}]\n"
+			 "resources: [{name: r, kind: sqlite, environments: {e: {path: \"%s\"}}}]\n", refused[i].escaped);
+		expect_err_at(doc, NULL, 3, 62, "control characters");
+		printf("  path with %-18s refused at 3:62\n", refused[i].what);
+	}
+	static const char *const kept[] = {
+		"/srv/with space/a.db", "/srv/quote\\\"d/a.db", "/srv/back\\\\slash/a.db", "/srv/caf\xc3\xa9/\xe2\x82\xac.db",
+		"/srv/colon: hash # brace {x} [y]/a.db", "/srv/'single'/a.db",
+	};
+	for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+		char doc[512];
+		snprintf(doc, sizeof doc, "version: 1\nenvironments: [{name: e}]\n"
+			 "resources: [{name: r, kind: sqlite, environments: {e: {path: \"%s\"}}}]\n", kept[i]);
+		struct gh_policy *p1 = parse_ok(doc, NULL), *p2 = NULL;
+		struct gh_buf e1;
+		gh_buf_init(&e1, 1 << 20);
+		assert_int_equal(gh_config_export(p1, &e1), 0);
+		struct gh_error err;
+		gh_error_clear(&err);
+		int rc = gh_config_parse(e1.data, e1.len, "exported", NULL, &p2, &err);
+		if (rc)
+			fail_msg("export of %s does not re-parse: %s", p1->resources[0].envs[0].path, err.message);
+		assert_string_equal(p1->resources[0].envs[0].path, p2->resources[0].envs[0].path);
+		printf("  path %s: same after export\n", p1->resources[0].envs[0].path);
+		gh_config_unref(p2);
+		gh_config_unref(p1);
+		gh_buf_free(&e1);
+	}
+	CHECKED("paths with control characters are refused with a position; unusual paths survive export unchanged");
+}
+
+static void test_export_ceiling(void **state)
+{
+	(void)state;
+	struct gh_policy *p = parse_ok(full_doc, NULL);
+	struct gh_buf b;
+	gh_buf_init(&b, 64);
+	assert_int_equal(gh_config_export(p, &b), GH_ETOOBIG);
+	gh_buf_free(&b);
+	gh_config_unref(p);
+	CHECKED("export into a too-small buffer fails with GH_ETOOBIG");
+}
+
+static void test_groups_and_admins(void **state)
+{
+	(void)state;
+	struct gh_policy *p = parse_ok(full_doc, NULL);
+	struct gh_buf b;
+	gh_buf_init(&b, 1024);
+	assert_int_equal(gh_config_user_groups(p, "carol", &b), 0);
+	assert_string_equal(b.data, "engineers,leads,platform-ops");
+	gh_buf_reset(&b);
+	assert_int_equal(gh_config_user_groups(p, "alice", &b), 0);
+	assert_string_equal(b.data, "analysts,platform-ops");
+	gh_buf_reset(&b);
+	assert_int_equal(gh_config_user_groups(p, "mallory", &b), 0);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(gh_config_user_groups(p, "zed", &b), 0);
+	assert_int_equal(b.len, 0);
+	gh_buf_free(&b);
+	gh_buf_init(&b, 5);
+	assert_int_equal(gh_config_user_groups(p, "carol", &b), GH_ETOOBIG);
+	gh_buf_free(&b);
+
+	assert_true(gh_config_in_group(p, "bob.smith@example.com", "engineers"));
+	assert_false(gh_config_in_group(p, "bob.smith@example.com", "leads"));
+	assert_false(gh_config_in_group(p, "alice", "nope"));
+	assert_true(gh_config_is_admin(p, "alice"));
+	assert_true(gh_config_is_admin(p, "carol"));
+	assert_false(gh_config_is_admin(p, "bob.smith@example.com"));
+	assert_false(gh_config_is_admin(p, "zed"));
+	gh_config_unref(p);
+	CHECKED("gh_config_user_groups lists groups in order; gh_config_is_admin through admin groups");
+}
+
+static void test_limits(void **state)
+{
+	(void)state;
+	/* larger than GH_POLICY_MAX_BYTES */
+	size_t n = GH_POLICY_MAX_BYTES + 1;
+	char *big = malloc(n + 1);
+	assert_non_null(big);
+	memset(big, ' ', n);
+	memcpy(big, "version: 1\n#", 12);
+	big[n] = '\0';
+	struct gh_policy *p = NULL;
+	struct gh_error err;
+	gh_error_clear(&err);
+	assert_int_equal(gh_config_parse(big, n, "policy.yaml", NULL, &p, &err), GH_ETOOBIG);
+	assert_null(p);
+	free(big);
+	/* a NUL byte inside a string */
+	static const char nul[] = "version: 1\nusers:\n  - name: \"a\\0b\"\n";
+	expect_err_at(nul, NULL, 3, 11, "NUL byte in string");
+	/* a path that would be longer than PATH_MAX once joined */
+	char *deep = malloc(5000);
+	assert_non_null(deep);
+	memset(deep, 'd', 4999);
+	deep[4999] = '\0';
+	struct gh_buf doc;
+	gh_buf_init(&doc, 1 << 16);
+	assert_int_equal(gh_buf_printf(&doc, "%sresources:\n  - name: r\n    kind: sqlite\n"
+					     "    environments: {staging: {path: %s}}\n", res_head, deep), 0);
+	expect_err_at(doc.data, NULL, 0, 0, "path: longer than");
+	gh_buf_free(&doc);
+	free(deep);
+	CHECKED("policy larger than the limit, NUL in a name and over-long paths are refused");
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(test_full_document),
+	cmocka_unit_test(test_minimal_documents),
+	cmocka_unit_test(test_errors_structure),
+	cmocka_unit_test(test_errors_users_groups),
+	cmocka_unit_test(test_errors_environments),
+	cmocka_unit_test(test_errors_resources),
+	cmocka_unit_test(test_errors_grants),
+	cmocka_unit_test(test_errors_yaml),
+	cmocka_unit_test(test_two_documents),
+	cmocka_unit_test(test_two_documents_message),
+	cmocka_unit_test(test_export_roundtrip),
+	cmocka_unit_test(test_export_roundtrip_path_chars),
+	cmocka_unit_test(test_export_ceiling),
+	cmocka_unit_test(test_groups_and_admins),
+	cmocka_unit_test(test_limits),
+};
+
+GH_UNIT_MAIN("test_config", tests)
