@@ -145,30 +145,27 @@ done:
 }
 
 /* Brings the in-memory head in line with the file (another process may have appended) and
- * checks it against the store's head. Called with the file lock held. */
+ * checks it against the store's head. Called with the file lock held. A torn last line (a
+ * write that was never made durable and acknowledged) is cut off, but only after the complete
+ * records before it are found to reach the store's head: a log whose end was removed is
+ * refused as it is, so the evidence stays for `audit verify`. */
 static int resync(struct gh_audit *a, struct gh_error *err)
 {
 	struct stat st;
 	if (fstat(a->fd, &st) < 0)
 		return gh_error_set(err, GH_EAUDIT, "audit log: %s", strerror(errno));
-	off_t size = st.st_size;
+	off_t size = st.st_size, complete = size;
 	if (size > 0) {
 		char last;
 		if (pread(a->fd, &last, 1, size - 1) != 1)
 			return gh_error_set(err, GH_EAUDIT, "audit log: %s", strerror(errno));
 		if (last != '\n') {
-			/* A torn record: written but never made durable and acknowledged. */
-			off_t cut = size - 1;
 			char c;
-			while (cut > 0 && pread(a->fd, &c, 1, cut - 1) == 1 && c != '\n')
-				cut--;
-			gh_log(GH_LOG_WARN, "audit log: cutting a torn last record (%lld bytes)", (long long)(size - cut));
-			if (ftruncate(a->fd, cut) < 0 || fsync(a->fd) < 0)
-				return gh_error_set(err, GH_EAUDIT, "audit log: cannot cut torn record: %s", strerror(errno));
-			size = cut;
+			while (complete > 0 && pread(a->fd, &c, 1, complete - 1) == 1 && c != '\n')
+				complete--;
 		}
 	}
-	a->size = size;
+	a->size = complete;
 	int rc = read_tail(a, err);
 	if (rc)
 		return rc;
@@ -179,6 +176,12 @@ static int resync(struct gh_audit *a, struct gh_error *err)
 	if (hseq > a->seq)
 		return gh_error_set(err, GH_EAUDIT, "audit log ends at seq %lld but the store's head is seq %lld: "
 				    "the log was truncated; refusing to append", (long long)a->seq, (long long)hseq);
+	if (complete < size) {
+		gh_log(GH_LOG_WARN, "audit log: cutting a torn last record (%lld bytes) after seq %lld",
+		       (long long)(size - complete), (long long)a->seq);
+		if (ftruncate(a->fd, complete) < 0 || fsync(a->fd) < 0)
+			return gh_error_set(err, GH_EAUDIT, "audit log: cannot cut torn record: %s", strerror(errno));
+	}
 	return 0;
 }
 

@@ -675,6 +675,19 @@ int gh_config_parse(const char *text, size_t len, const char *filename, const ch
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &L.doc)) {
 		int line = (int)parser.problem_mark.line + 1, col = (int)parser.problem_mark.column + 1;
+		if (parser.error == YAML_READER_ERROR) {
+			/* reader errors (bad bytes) carry an offset, not a mark */
+			line = 1;
+			col = 1;
+			for (size_t i = 0; i < parser.problem_offset && i < len; i++) {
+				if (text[i] == '\n') {
+					line++;
+					col = 1;
+				} else if (((unsigned char)text[i] & 0xC0) != 0x80) {
+					col++;
+				}
+			}
+		}
 		gh_error_set(err, GH_EINVAL, "%s:%d:%d: invalid YAML: %s%s%s", L.file, line, col,
 			     parser.problem ? parser.problem : "syntax error",
 			     parser.context ? " " : "", parser.context ? parser.context : "");

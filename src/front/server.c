@@ -87,6 +87,7 @@ struct conn {
 	char peer[64];
 	bool busy;     /* a request is in flight; further input waits */
 	bool closed;   /* the socket is gone; free when the request returns */
+	bool lingering;/* last response queued: discard input, half-close once written, then free */
 	size_t need;   /* bytes of input needed before parsing again (0: any) */
 };
 
@@ -257,11 +258,13 @@ static void finish(struct ctx *c)
 		write_response(cn->bev, c->status, c->out.data ? c->out.data : "", c->out.len, c->keep_alive, NULL);
 		cn->busy = false;
 		if (!c->keep_alive) {
-			/* close once written: stop reading, free on write completion */
-			bufferevent_disable(cn->bev, EV_READ);
-			cn->closed = true;
-			if (evbuffer_get_length(bufferevent_get_output(cn->bev)) == 0)
-				conn_free(cn);
+			/* Lingering close: a client still sending (say an oversized body) would get a
+			 * reset instead of our answer if we closed with its bytes unread. Discard input,
+			 * half-close once the response is written, free at its EOF or a short timeout. */
+			cn->lingering = true;
+			struct timeval t = {2, 0};
+			bufferevent_set_timeouts(cn->bev, &t, &t);
+			evbuffer_drain(bufferevent_get_input(cn->bev), evbuffer_get_length(bufferevent_get_input(cn->bev)));
 		} else {
 			conn_process(cn);
 		}
@@ -717,6 +720,25 @@ static int list_one(const struct gh_approval *a, void *arg)
 	return 0;
 }
 
+/* Reads of approvals and of the audit trail return statements, parameters and records: they
+ * are accesses too, recorded before the response is released. */
+static void record_read(struct ctx *c, const char *event, int64_t rows)
+{
+	struct gh_audit_record r;
+	record_base(c, &r, event);
+	r.environment = c->claims.env;
+	r.decision = c->status < 400 ? "allow" : "deny";
+	r.status = c->status < 400 ? "ok" : "refused";
+	r.rows = rows;
+	r.duration_ms = (double)(gh_mono_us() - c->start_us) / 1000.0;
+	char detail[120];
+	if (c->approval_id[0]) {
+		snprintf(detail, sizeof detail, "{\"approval\":\"%s\"}", c->approval_id);
+		r.detail_json = detail;
+	}
+	audit_then(c, &r, NULL);
+}
+
 static void w_list_approvals(struct ctx *c, struct worker *w)
 {
 	gh_buf_puts(&c->exec.json, "\"approvals\":[");
@@ -728,7 +750,7 @@ static void w_list_approvals(struct ctx *c, struct worker *w)
 	}
 	gh_buf_puts(&c->exec.json, "]");
 	set_ok(c, 200, c->exec.json.data, c->exec.json.len);
-	to_loop(c);
+	record_read(c, "approval.list", c->since);
 }
 
 /* Loads the approval named in the path if the caller may see it (else 404, which does not
@@ -750,12 +772,12 @@ static bool load_visible(struct ctx *c, struct worker *w)
 
 static void w_get_approval(struct ctx *c, struct worker *w)
 {
-	if (load_visible(c, w)) {
-		gh_buf_puts(&c->exec.json, "\"approval\":");
-		gh_approvals_json(&c->approval, &c->exec.json);
-		set_ok(c, 200, c->exec.json.data, c->exec.json.len);
-	}
-	to_loop(c);
+	if (!load_visible(c, w))
+		return to_loop(c);
+	gh_buf_puts(&c->exec.json, "\"approval\":");
+	gh_approvals_json(&c->approval, &c->exec.json);
+	set_ok(c, 200, c->exec.json.data, c->exec.json.len);
+	record_read(c, "approval.get", 1);
 }
 
 static void record_approval(struct ctx *c, struct gh_audit_record *r, const char *event, const char *status,
@@ -767,6 +789,10 @@ static void record_approval(struct ctx *c, struct gh_audit_record *r, const char
 	r->statement = c->approval.statement;
 	r->params_json = c->approval.params;
 	r->class_name = c->approval.class_name;
+	gh_buf_reset(&c->tables);
+	if (c->analysis)
+		gh_sql_tables_json(c->analysis, &c->tables);
+	r->tables_json = c->tables.data; /* null until the statement is analysed again */
 	r->decision = gh_decision_name(c->verdict.decision);
 	r->rule = c->verdict.rule;
 	r->status = status;
@@ -924,7 +950,7 @@ static void w_audit(struct ctx *c, struct worker *w)
 	}
 	gh_buf_printf(&c->exec.json, "],\"next_since\":%lld", (long long)c->since);
 	set_ok(c, 200, c->exec.json.data, c->exec.json.len);
-	to_loop(c);
+	record_read(c, "audit.read", c->exec.rows);
 }
 
 static bool query_int(struct ctx *c, const char *name, int64_t def, int64_t min, int64_t max, int64_t *out)
@@ -1069,7 +1095,7 @@ static struct ctx *ctx_new(struct conn *cn)
 static void conn_process(struct conn *cn)
 {
 	struct server *srv = cn->srv;
-	if (cn->busy || cn->closed)
+	if (cn->busy || cn->closed || cn->lingering)
 		return;
 	/* a client that does not read its responses gets no more work done for it */
 	if (evbuffer_get_length(bufferevent_get_output(cn->bev)) > GH_HTTP_MAX_PENDING_OUTPUT)
@@ -1127,16 +1153,24 @@ static void conn_process(struct conn *cn)
 
 static void on_read(struct bufferevent *bev, void *arg)
 {
-	conn_process(arg);
+	struct conn *cn = arg;
+	if (cn->lingering) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	conn_process(cn);
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct conn *cn = arg;
-	if (cn->closed && !cn->busy)
-		conn_free(cn);
-	else
-		conn_process(cn); /* output drained: pipelined requests may go on */
+	if (cn->lingering) {
+		if (!cn->busy && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			shutdown(bufferevent_getfd(bev), SHUT_WR);
+		return;
+	}
+	conn_process(cn); /* output drained: pipelined requests may go on */
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)

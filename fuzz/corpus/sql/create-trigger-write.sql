@@ -1,0 +1,1 @@
+CREATE TRIGGER t_del BEFORE DELETE ON customers BEGIN DELETE FROM invoices WHERE customer_id = old.id; END

@@ -1,0 +1,1 @@
+EXPLAIN QUERY PLAN SELECT * FROM invoices WHERE customer_id = 1

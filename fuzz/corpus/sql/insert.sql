@@ -1,0 +1,1 @@
+INSERT INTO notes(body) VALUES (?1), (?2) RETURNING id

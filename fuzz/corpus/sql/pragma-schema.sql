@@ -1,0 +1,1 @@
+PRAGMA main.writable_schema = 1

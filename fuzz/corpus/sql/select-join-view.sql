@@ -1,0 +1,1 @@
+SELECT o.name, sum(o.amount_cents) AS total FROM open_invoices o GROUP BY o.name HAVING total > :min

@@ -1,0 +1,1 @@
+SELECT json_extract('{"a":[1,2]}', '$.a[1]'), json_group_array(name) FROM customers

@@ -1,0 +1,1 @@
+SELECT id, name FROM customers WHERE tier = ? ORDER BY id

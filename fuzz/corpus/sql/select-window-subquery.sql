@@ -1,0 +1,1 @@
+SELECT id, rank() OVER (PARTITION BY customer_id ORDER BY amount_cents DESC) FROM invoices WHERE customer_id IN (SELECT id FROM customers WHERE name LIKE 'N%' ESCAPE '\')

@@ -1,0 +1,1 @@
+UPDATE invoices SET status = 'paid' WHERE id = $id

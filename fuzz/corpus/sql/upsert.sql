@@ -1,0 +1,1 @@
+INSERT INTO customers(id, name, tier) VALUES (1, 'x', 'gold') ON CONFLICT(id) DO UPDATE SET name = excluded.name

@@ -1,0 +1,62 @@
+/* fuzz: the policy loader (config). Every input is parsed as a policy document; a document
+ * that loads is exported and the export parsed again. gh_config_export promises a document
+ * that gh_config_parse "reads back to the same policy", so a re-parse that fails, or a second
+ * export that differs from the first, is a real bug and aborts. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+
+#define EXPORT_MAX (64u * 1024 * 1024)
+
+/* Reports a broken round trip with both documents, then aborts so libFuzzer keeps the input. */
+static void roundtrip_failed(const char *what, const struct gh_buf *first, const struct gh_buf *second,
+			     const struct gh_error *err)
+{
+	fprintf(stderr, "fuzz_policy: %s\n", what);
+	if (err)
+		fprintf(stderr, "  error: %s\n", err->message);
+	fprintf(stderr, "  export:\n%.*s\n", (int)first->len, first->data);
+	if (second)
+		fprintf(stderr, "  second export:\n%.*s\n", (int)second->len, second->data);
+	abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct gh_policy *p = NULL, *q = NULL;
+	struct gh_error err;
+	struct gh_buf first, second;
+
+	memset(&err, 0, sizeof err);
+	if (gh_config_parse((const char *)data, size, "fuzz", "/tmp", &p, &err) != 0) {
+		if (p)
+			abort(); /* failure promises nothing allocated */
+		return 0;
+	}
+	if (!p)
+		abort();
+
+	gh_buf_init(&first, EXPORT_MAX);
+	gh_buf_init(&second, EXPORT_MAX);
+	if (gh_config_export(p, &first) != 0)
+		abort(); /* a loaded policy always exports (far below EXPORT_MAX) */
+
+	memset(&err, 0, sizeof err);
+	if (gh_config_parse(first.data, first.len, "fuzz-export", "/tmp", &q, &err) != 0 || !q)
+		roundtrip_failed("the export of a loaded policy does not parse", &first, NULL, &err);
+	if (gh_config_export(q, &second) != 0)
+		abort();
+	if (second.len != first.len || memcmp(first.data, second.data, first.len) != 0)
+		roundtrip_failed("the export does not read back to the same policy", &first, &second, NULL);
+
+	gh_config_unref(q);
+	gh_config_unref(p);
+	gh_buf_free(&second);
+	gh_buf_free(&first);
+	return 0;
+}
