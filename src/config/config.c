@@ -85,14 +85,9 @@ static int want_name(struct loader *L, yaml_node_t *n, const char *field, bool u
 	size_t len = strlen(s);
 	if (len == 0 || len > GH_NAME_MAX)
 		return fail_at(L, n, "%s: expected a name of 1 to %d characters", field, GH_NAME_MAX);
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '_' || c == '-' || (user && (c == '.' || c == '@'));
-		if (!ok)
-			return fail_at(L, n, "%s: '%.*s' is not a valid name (letters, digits, '_', '-'%s)",
-				       field, (int)(len > 64 ? 64 : len), s, user ? ", '.', '@'" : "");
-	}
+	if (!gh_config_valid_name(s, user))
+		return fail_at(L, n, "%s: '%.*s' is not a valid name (letters, digits, '_', '-'%s)",
+			       field, (int)(len > 64 ? 64 : len), s, user ? ", '.', '@'" : "");
 	*out = gh_strdup(s);
 	return *out ? 0 : fail_at(L, n, "out of memory");
 }
@@ -770,6 +765,21 @@ static int put_list(struct gh_buf *b, char **v, size_t n)
 			rc = put_q(b, v[i]);
 	}
 	return rc ? rc : gh_buf_puts(b, "]");
+}
+
+bool gh_config_valid_name(const char *s, bool user)
+{
+	size_t len = strlen(s);
+	if (len == 0 || len > GH_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  c == '_' || c == '-' || (user && (c == '.' || c == '@'));
+		if (!ok)
+			return false;
+	}
+	return true;
 }
 
 const char *gh_access_name(enum gh_access a)

@@ -73,4 +73,8 @@ bool gh_config_is_admin(const struct gh_policy *p, const char *user);
 
 const char *gh_access_name(enum gh_access a);
 
+/* True when s is a valid name: 1..GH_NAME_MAX of [A-Za-z0-9_-]; user names may also hold '.'
+ * and '@' (emails). */
+bool gh_config_valid_name(const char *s, bool user);
+
 #endif

@@ -1,20 +1,10 @@
 /* front: strict parsing of the query request body. */
 #include "front/query_body.h"
 
+#include "config/config.h"
+
 #include <stdio.h>
 #include <string.h>
-
-static bool valid_name(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > GH_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-		      s[i] == '_' || s[i] == '-'))
-			return false;
-	return true;
-}
 
 static int refuse(struct gh_query_body *b, int *status, int st, const char **code, const char *c)
 {
@@ -59,7 +49,7 @@ int gh_query_body_parse(const char *p, size_t len, int64_t max_statement, struct
 	b->environment = json_string_value(json_object_get(b->doc, "environment"));
 	b->sql = json_string_value(json_object_get(b->doc, "sql"));
 	b->sqllen = json_string_length(json_object_get(b->doc, "sql"));
-	if (!valid_name(b->resource) || !valid_name(b->environment)) {
+	if (!gh_config_valid_name(b->resource, false) || !gh_config_valid_name(b->environment, false)) {
 		snprintf(msg, msglen, "resource and environment must be names (letters, digits, '_', '-')");
 		return refuse(b, status, 400, code, "bad_request");
 	}

@@ -584,6 +584,15 @@ static void w_insert_approval(struct ctx *c, struct worker *w)
 	to_loop(c);
 }
 
+/* The resource cannot be opened: the caller learns that, the server log says why (a path is
+ * configuration, not for callers). */
+static int resource_unavailable(struct ctx *c, const struct gh_error *err)
+{
+	set_error(c, 502, "resource_unavailable", "the resource's database cannot be opened", NULL);
+	gh_log(GH_LOG_ERROR, "resource %s/%s: %s", c->resource, c->environment, err->message);
+	return GH_EIO;
+}
+
 /* Analysis through the loop's cache; analyses on a cached read-only connection to the resource. */
 static int analyse(struct ctx *c)
 {
@@ -600,18 +609,14 @@ static int analyse(struct ctx *c)
 	struct gh_error err;
 	if (gh_connector_schema_version(srv->analysis_conn, c->resource_path, &schema, &err)) {
 		gh_buf_free(&key);
-		set_error(c, 502, "resource_unavailable", "the resource's database cannot be opened", NULL);
-		gh_log(GH_LOG_ERROR, "resource %s/%s: %s", c->resource, c->environment, err.message);
-		return GH_EIO;
+		return resource_unavailable(c, &err);
 	}
 	struct gh_sql_analysis *a = gh_map_get(srv->analysis_cache, key.data, key.len);
 	if (!a || a->schema_version != schema) {
 		sqlite3 *db = NULL;
 		if (gh_connector_sqlite(srv->analysis_conn, c->resource_path, true, &db, &err)) {
 			gh_buf_free(&key);
-			set_error(c, 502, "resource_unavailable", "the resource's database cannot be opened", NULL);
-			gh_log(GH_LOG_ERROR, "resource %s/%s: %s", c->resource, c->environment, err.message);
-			return GH_EIO;
+			return resource_unavailable(c, &err);
 		}
 		if (gh_sql_analyze_sqlite(db, c->sql, c->sqllen, &a)) {
 			gh_buf_free(&key);
