@@ -76,7 +76,7 @@ static const struct {
 	{"token", "gatehouse token issue --data DIR --user U --env E [--app A] [--ttl 15m] [--json]\n"
 		  "gatehouse token revoke --data DIR ID\n"
 		  "  Issues a signed token (default 15 minutes, at most 24h) or revokes one by id.\n"},
-	{"serve", "gatehouse serve --data DIR [--http 127.0.0.1:8080] [--workers 4] [--max-body 1M]\n"
+	{"serve", "gatehouse serve --data DIR [--http 127.0.0.1:8080] [--workers N] [--max-body 1M]\n"
 		  "                [--max-statement 100K] [--max-rows 10000] [--statement-timeout 30s]\n"
 		  "                [--approval-ttl 24h] [--log-level info]\n"
 		  "  Runs the HTTP API. Prints 'listening on http://ADDR:PORT' when ready; stops on SIGTERM/SIGINT.\n"},

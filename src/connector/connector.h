@@ -29,14 +29,14 @@ struct gh_exec_result {
 struct gh_connector *gh_connector_new(void);
 void gh_connector_free(struct gh_connector *c);
 
-/* Returns a cached connection to the SQLite file at path. readonly connections are opened
- * read-only with query_only on. All are DEFENSIVE, without extension loading, untrusted
+/* Returns the cached analysis connection to the SQLite file at path: read-only, query_only,
+ * and never used to run statements, so the analyser's authorizers and the exec guard never
+ * meet on one connection. Every connection is DEFENSIVE, without extension loading, untrusted
  * schema, and no ATTACH. The connection stays owned by c. */
-int gh_connector_sqlite(struct gh_connector *c, const char *path, bool readonly, sqlite3 **db,
-			struct gh_error *err);
+int gh_connector_sqlite(struct gh_connector *c, const char *path, sqlite3 **db, struct gh_error *err);
 
-/* Reads PRAGMA schema_version of the resource through the cached read-only connection: an
- * analysis made under another version is stale. */
+/* Reads PRAGMA schema_version of the resource through the analysis connection: an analysis
+ * made under another version is stale. */
 int gh_connector_schema_version(struct gh_connector *c, const char *path, int64_t *version, struct gh_error *err);
 
 /* Runs one analysed statement: reads on a read-only connection, everything else on a

@@ -11,12 +11,13 @@ struct sconn {
 	struct gh_map *stmts;     /* sql text -> sqlite3_stmt* */
 	sqlite3_stmt *schema;     /* PRAGMA schema_version, prepared once */
 	int64_t schema_seen;      /* the version this connection's parsed schema is known to match */
-	enum gh_sql_class guard_max;
+	enum gh_sql_class guard_max;  /* read by the guard authorizer, installed once */
+	bool guarded;
 	uint64_t deadline_us;
 };
 
 struct gh_connector {
-	struct gh_map *conns; /* "r:" or "w:" + path -> struct sconn* */
+	struct gh_map *conns; /* "a:" (analysis), "r:" (reads) or "w:" (writes, DDL) + path -> sconn* */
 };
 
 static void stmt_free(void *p)
@@ -62,10 +63,12 @@ static int progress(void *arg)
 	return s->deadline_us && gh_mono_us() > s->deadline_us;
 }
 
-static struct sconn *sconn_get(struct gh_connector *c, const char *path, bool readonly, struct gh_error *err)
+/* kind: 'a' analysis, 'r' reads, 'w' writes and DDL; 'a' and 'r' are read-only. */
+static struct sconn *sconn_get(struct gh_connector *c, const char *path, char kind, struct gh_error *err)
 {
+	bool readonly = kind != 'w';
 	char key[4200];
-	int kn = snprintf(key, sizeof key, "%c:%s", readonly ? 'r' : 'w', path);
+	int kn = snprintf(key, sizeof key, "%c:%s", kind, path);
 	if (kn < 0 || (size_t)kn >= sizeof key) {
 		gh_error_set(err, GH_ETOOBIG, "resource path too long");
 		return NULL;
@@ -104,10 +107,9 @@ static struct sconn *sconn_get(struct gh_connector *c, const char *path, bool re
 	return s;
 }
 
-int gh_connector_sqlite(struct gh_connector *c, const char *path, bool readonly, sqlite3 **db,
-			struct gh_error *err)
+int gh_connector_sqlite(struct gh_connector *c, const char *path, sqlite3 **db, struct gh_error *err)
 {
-	struct sconn *s = sconn_get(c, path, readonly, err);
+	struct sconn *s = sconn_get(c, path, 'a', err);
 	if (!s)
 		return err ? err->code : GH_EIO;
 	*db = s->db;
@@ -116,7 +118,7 @@ int gh_connector_sqlite(struct gh_connector *c, const char *path, bool readonly,
 
 int gh_connector_schema_version(struct gh_connector *c, const char *path, int64_t *version, struct gh_error *err)
 {
-	struct sconn *s = sconn_get(c, path, true, err);
+	struct sconn *s = sconn_get(c, path, 'a', err);
 	if (!s)
 		return err ? err->code : GH_EIO;
 	if (!s->schema && sqlite3_prepare_v3(s->db, "PRAGMA schema_version", -1, SQLITE_PREPARE_PERSISTENT,
@@ -247,16 +249,22 @@ int gh_connector_exec(struct gh_connector *c, const char *path, enum gh_sql_clas
 		snprintf(res->error, sizeof res->error, "statement class %s never runs", gh_sql_class_name(cls));
 		return res->status = GH_EINVAL;
 	}
-	struct sconn *s = sconn_get(c, path, readonly, &err);
+	struct sconn *s = sconn_get(c, path, readonly ? 'r' : 'w', &err);
 	if (!s) {
 		snprintf(res->error, sizeof res->error, "%s", err.message);
 		return res->status = GH_EIO;
 	}
+	/* The guard stays installed: changing an authorizer expires every prepared statement. It
+	 * runs when a statement is prepared (or re-prepared after a schema change); a connection
+	 * serves one class of statement text ("r:" reads, "w:" writes and DDL), and the same text
+	 * always analyses to the same class under the same schema. */
 	s->guard_max = cls;
-	gh_sql_sqlite_guard(s->db, &s->guard_max);
+	if (!s->guarded) {
+		gh_sql_sqlite_guard(s->db, &s->guard_max);
+		s->guarded = true;
+	}
 
 	sqlite3_stmt *st = gh_map_get(s->stmts, sql, len);
-	bool cached = st != NULL;
 	if (!st) {
 		if (sqlite3_prepare_v3(s->db, sql, (int)len, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK || !st) {
 			snprintf(res->error, sizeof res->error, "%s", sqlite3_errmsg(s->db));
@@ -270,7 +278,6 @@ int gh_connector_exec(struct gh_connector *c, const char *path, enum gh_sql_clas
 			return res->status = GH_ENOMEM;
 		}
 	}
-	(void)cached;
 	int rc = bind_params(st, params, res);
 	if (rc) {
 		sqlite3_reset(st);
@@ -332,7 +339,6 @@ int gh_connector_exec(struct gh_connector *c, const char *path, enum gh_sql_clas
 	int64_t changes = sqlite3_changes64(s->db);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	gh_sql_sqlite_guard(s->db, NULL);
 	if (brc)
 		return res->status = brc;
 	if (rc)

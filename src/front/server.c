@@ -56,8 +56,6 @@ struct server {
 	struct gh_signer signer;
 	struct gh_map *revoked;       /* jti -> (void*)1 */
 	struct gh_map *token_cache;   /* token -> struct gh_claims* */
-	struct gh_map *analysis_cache;/* resource \x1f env \x1f sql -> struct gh_sql_analysis* */
-	struct gh_connector *analysis_conn;
 	int nconns;
 	int inflight;
 	bool stopping;
@@ -100,6 +98,8 @@ struct worker {
 	struct server *srv;
 	struct gh_connector *conn;
 	struct gh_store *store;
+	struct gh_map *analysis_cache; /* resource \x1f env \x1f sql -> struct gh_sql_analysis* */
+	int64_t cache_policy;          /* the policy version the cache was filled under */
 };
 
 struct ctx {
@@ -339,6 +339,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&srv->wmu);
 	}
 	pthread_mutex_unlock(&srv->wmu);
+	gh_map_free(w->analysis_cache);
 	gh_connector_free(w->conn);
 	gh_store_close(w->store);
 	free(w);
@@ -434,7 +435,6 @@ static void refresh(struct server *srv)
 					gh_config_unref(srv->policy);
 				srv->policy = p;
 				srv->policy_version = version;
-				gh_map_clear(srv->analysis_cache);
 				gh_log(GH_LOG_INFO, "policy version %lld loaded", (long long)version);
 			} else {
 				gh_log(GH_LOG_ERROR, "stored policy version %lld does not load: %s", (long long)version,
@@ -593,10 +593,16 @@ static int resource_unavailable(struct ctx *c, const struct gh_error *err)
 	return GH_EIO;
 }
 
-/* Analysis through the loop's cache; analyses on a cached read-only connection to the resource. */
-static int analyse(struct ctx *c)
+/* Analysis through this worker's cache, on the worker's analysis connection to the resource.
+ * The cache is emptied when the policy version changes (a resource may point elsewhere). */
+static int analyse(struct ctx *c, struct worker *w)
 {
 	struct server *srv = c->srv;
+	int64_t pv = c->policy ? c->policy->version : -1;
+	if (w->cache_policy != pv) {
+		gh_map_clear(w->analysis_cache);
+		w->cache_policy = pv;
+	}
 	struct gh_buf key;
 	gh_buf_init(&key, (size_t)srv->o.max_statement + 2 * GH_NAME_MAX + 8);
 	if (gh_buf_printf(&key, "%s\x1f%s\x1f", c->resource, c->environment) ||
@@ -607,14 +613,14 @@ static int analyse(struct ctx *c)
 	/* The cached analysis holds while the resource's schema is the one it was made under. */
 	int64_t schema = 0;
 	struct gh_error err;
-	if (gh_connector_schema_version(srv->analysis_conn, c->resource_path, &schema, &err)) {
+	if (gh_connector_schema_version(w->conn, c->resource_path, &schema, &err)) {
 		gh_buf_free(&key);
 		return resource_unavailable(c, &err);
 	}
-	struct gh_sql_analysis *a = gh_map_get(srv->analysis_cache, key.data, key.len);
+	struct gh_sql_analysis *a = gh_map_get(w->analysis_cache, key.data, key.len);
 	if (!a || a->schema_version != schema) {
 		sqlite3 *db = NULL;
-		if (gh_connector_sqlite(srv->analysis_conn, c->resource_path, true, &db, &err)) {
+		if (gh_connector_sqlite(w->conn, c->resource_path, &db, &err)) {
 			gh_buf_free(&key);
 			return resource_unavailable(c, &err);
 		}
@@ -623,9 +629,9 @@ static int analyse(struct ctx *c)
 			return GH_ENOMEM;
 		}
 		a->schema_version = schema;
-		if (gh_map_count(srv->analysis_cache) >= GH_SQL_CACHE_MAX)
-			gh_map_clear(srv->analysis_cache);
-		if (gh_map_put(srv->analysis_cache, key.data, key.len, a)) {
+		if (gh_map_count(w->analysis_cache) >= GH_SQL_CACHE_MAX)
+			gh_map_clear(w->analysis_cache);
+		if (gh_map_put(w->analysis_cache, key.data, key.len, a)) {
 			gh_buf_free(&key);
 			gh_sql_analysis_unref(a);
 			return GH_ENOMEM;
@@ -636,6 +642,8 @@ static int analyse(struct ctx *c)
 	c->analysis = a;
 	return 0;
 }
+
+static void w_query(struct ctx *c, struct worker *w);
 
 static void handle_query(struct ctx *c)
 {
@@ -676,7 +684,15 @@ static void handle_query(struct ctx *c)
 		return audit_then(c, &rec, NULL);
 	}
 	c->resource_path = re->path;
-	if (analyse(c)) {
+	to_worker(c, w_query);
+}
+
+/* On a worker: analysis (cached), decision, then the read, the audit of a refusal, or the
+ * durable record that a write waits for. */
+static void w_query(struct ctx *c, struct worker *w)
+{
+	const char *res = c->resource, *env = c->environment;
+	if (analyse(c, w)) {
 		if (!c->status)
 			set_error(c, 500, "internal", "statement analysis failed", NULL);
 		return to_loop(c);
@@ -703,7 +719,7 @@ static void handle_query(struct ctx *c)
 	}
 	default:
 		if (c->analysis->cls == GH_SQL_READ)
-			return to_worker(c, w_exec);
+			return w_exec(c, w);
 		/* A write's decision is durable before it executes. */
 		record_query(c, &rec, "query", "started");
 		return audit_then(c, &rec, w_exec);
@@ -883,7 +899,7 @@ static void w_decide_approval(struct ctx *c, struct worker *w, bool approve)
 	const struct gh_policy_resenv *re = gh_config_resenv(res, c->approval.environment);
 	sqlite3 *db = NULL;
 	struct gh_error err;
-	if (!re || gh_connector_sqlite(w->conn, re->path, true, &db, &err) ||
+	if (!re || gh_connector_sqlite(w->conn, re->path, &db, &err) ||
 	    gh_sql_analyze_sqlite(db, c->approval.statement, strlen(c->approval.statement), &c->analysis)) {
 		gh_store_approval_finish(w->store, c->approval.id, GH_APPROVAL_FAILED,
 					 "{\"error\":\"the resource is no longer available\"}");
@@ -1300,7 +1316,8 @@ void gh_server_opts_default(struct gh_server_opts *o)
 {
 	memset(o, 0, sizeof *o);
 	o->http_addr = "127.0.0.1:8080";
-	o->workers = 4;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	o->workers = ncpu < 1 ? 1 : ncpu > 64 ? 64 : (int)ncpu; /* one per core */
 	o->max_body = GH_DEFAULT_MAX_BODY;
 	o->max_statement = GH_DEFAULT_MAX_STATEMENT;
 	o->max_rows = GH_DEFAULT_MAX_ROWS;
@@ -1355,9 +1372,7 @@ int gh_server_run(const struct gh_server_opts *o, struct gh_error *err)
 	}
 	srv->revoked = gh_map_new(NULL);
 	srv->token_cache = gh_map_new(free_claims);
-	srv->analysis_cache = gh_map_new(free_analysis);
-	srv->analysis_conn = gh_connector_new();
-	if (!srv->revoked || !srv->token_cache || !srv->analysis_cache || !srv->analysis_conn) {
+	if (!srv->revoked || !srv->token_cache) {
 		rc = gh_error_set(err, GH_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -1402,13 +1417,17 @@ int gh_server_run(const struct gh_server_opts *o, struct gh_error *err)
 	srv->threads = calloc((size_t)srv->nthreads, sizeof *srv->threads);
 	for (int i = 0; srv->threads && i < srv->nthreads; i++) {
 		struct worker *w = calloc(1, sizeof *w);
-		if (w)
+		if (w) {
 			w->srv = srv;
-		if (!w || !(w->conn = gh_connector_new()) || gh_store_open(dbpath, true, &w->store, err) ||
+			w->cache_policy = -1;
+		}
+		if (!w || !(w->conn = gh_connector_new()) || !(w->analysis_cache = gh_map_new(free_analysis)) ||
+		    gh_store_open(dbpath, true, &w->store, err) ||
 		    pthread_create(&srv->threads[i], NULL, worker_main, w)) {
 			rc = gh_error_set(err, GH_EINTERNAL, "cannot start worker threads");
 			srv->nthreads = i;
 			if (w) {
+				gh_map_free(w->analysis_cache);
 				gh_connector_free(w->conn);
 				gh_store_close(w->store);
 				free(w);
@@ -1464,8 +1483,6 @@ out:
 		event_base_free(srv->base);
 	gh_map_free(srv->revoked);
 	gh_map_free(srv->token_cache);
-	gh_map_free(srv->analysis_cache);
-	gh_connector_free(srv->analysis_conn);
 	if (srv->policy)
 		gh_config_unref(srv->policy);
 	gh_identity_signer_wipe(&srv->signer);

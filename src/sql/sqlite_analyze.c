@@ -36,14 +36,14 @@ const char *gh_sql_class_name(enum gh_sql_class c)
 static bool in_list(const char *z, const char *const *list, size_t n)
 {
 	for (size_t i = 0; z && i < n; i++)
-		if (strcmp(z, list[i]) == 0)
+		if (sqlite3_stricmp(z, list[i]) == 0)
 			return true;
 	return false;
 }
 
 static bool is_schema_table(const char *t)
 {
-	return t && strncmp(t, "sqlite_", 7) == 0;
+	return t && sqlite3_strnicmp(t, "sqlite_", 7) == 0;
 }
 
 /* Sets flag and keeps the first reason, preferring a destructive one. */
@@ -60,7 +60,7 @@ static void add_table(struct recorder *r, const char *name, bool written)
 	if (!name)
 		return;
 	for (size_t i = 0; i < a->ntables; i++)
-		if (strcmp(a->tables[i].name, name) == 0) {
+		if (sqlite3_stricmp(a->tables[i].name, name) == 0) {
 			if (written) a->tables[i].written = true; else a->tables[i].read = true;
 			return;
 		}
@@ -85,10 +85,10 @@ static void add_table(struct recorder *r, const char *name, bool written)
 static void add_function(struct recorder *r, const char *name)
 {
 	struct gh_sql_analysis *a = r->a;
-	if (!name || strncmp(name, "sqlite_", 7) == 0)
+	if (!name || sqlite3_strnicmp(name, "sqlite_", 7) == 0)
 		return; /* SQLite's internal helpers for ALTER TABLE */
 	for (size_t i = 0; i < a->nfunctions; i++)
-		if (strcmp(a->functions[i], name) == 0)
+		if (sqlite3_stricmp(a->functions[i], name) == 0)
 			return;
 	if (a->nfunctions >= GH_SQL_MAX_NAMES)
 		return;
@@ -126,7 +126,7 @@ static enum gh_sql_class action_class(int action, const char *a1, const char *a2
 	case SQLITE_CREATE_VTABLE:
 		/* "temp.x" names reach here, not the TEMP codes: a temp object would outlive the
 		 * request on a pooled connection and act inside other users' statements */
-		if (db && strcmp(db, "main") != 0) {
+		if (db && sqlite3_stricmp(db, "main") != 0) {
 			*why = "objects outside the main database are not allowed:";
 			return GH_SQL_FORBIDDEN;
 		}
@@ -145,7 +145,7 @@ static enum gh_sql_class action_class(int action, const char *a1, const char *a2
 		*why = "PRAGMA not on the read-only allow-list:";
 		return GH_SQL_FORBIDDEN;
 	case SQLITE_FUNCTION:
-		if (a2 && strcmp(a2, "sqlite_drop_column") == 0) {
+		if (a2 && sqlite3_stricmp(a2, "sqlite_drop_column") == 0) {
 			*why = "ALTER TABLE DROP COLUMN";
 			return GH_SQL_DESTRUCTIVE;
 		}
@@ -155,7 +155,7 @@ static enum gh_sql_class action_class(int action, const char *a1, const char *a2
 		}
 		return GH_SQL_READ;
 	case SQLITE_INSERT: case SQLITE_UPDATE: case SQLITE_DELETE:
-		if (db && strcmp(db, "main") != 0 && is_schema_table(a1)) {
+		if (db && sqlite3_stricmp(db, "main") != 0 && is_schema_table(a1)) {
 			/* A new row in sqlite_temp_master is a new temp object (CREATE TRIGGER temp.x ON
 			 * main.t is made that way); ALTER TABLE only updates references there. */
 			if (action != SQLITE_INSERT)
@@ -163,7 +163,7 @@ static enum gh_sql_class action_class(int action, const char *a1, const char *a2
 			*why = "temporary objects outlive the request on a shared connection:";
 			return GH_SQL_FORBIDDEN;
 		}
-		if (db && strcmp(db, "main") != 0) {
+		if (db && sqlite3_stricmp(db, "main") != 0) {
 			*why = "writes outside the main database are not allowed:";
 			return GH_SQL_FORBIDDEN;
 		}
@@ -171,7 +171,7 @@ static enum gh_sql_class action_class(int action, const char *a1, const char *a2
 		 * read-only check: the statement is not read-only yet asked for nothing nameable. */
 		return is_schema_table(a1) ? GH_SQL_DDL : GH_SQL_WRITE;
 	case SQLITE_READ:
-		if (a1 && strncmp(a1, "pragma_", 7) == 0 &&
+		if (a1 && sqlite3_strnicmp(a1, "pragma_", 7) == 0 &&
 		    !in_list(a1 + 7, pragma_allow, sizeof pragma_allow / sizeof *pragma_allow)) {
 			*why = "pragma function not on the read-only allow-list:";
 			return GH_SQL_FORBIDDEN;

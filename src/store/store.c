@@ -11,6 +11,7 @@
 struct gh_store {
 	sqlite3 *db;
 	sqlite3_stmt *data_version;
+	sqlite3_stmt *marks; /* change marks, prepared on first use and kept */
 };
 
 /* Migrations: append only; each runs once, in order, inside a transaction. */
@@ -136,6 +137,7 @@ void gh_store_close(struct gh_store *st)
 	if (!st)
 		return;
 	sqlite3_finalize(st->data_version);
+	sqlite3_finalize(st->marks);
 	sqlite3_close(st->db);
 	free(st);
 }
@@ -179,17 +181,19 @@ static sqlite3_stmt *prep(struct gh_store *st, const char *sql)
 
 int gh_store_change_marks(struct gh_store *st, int64_t *policy_version, int64_t *revocations)
 {
-	sqlite3_stmt *s = prep(st, "SELECT (SELECT coalesce(max(version), 0) FROM policy),"
-				   " (SELECT count(*) FROM tokens WHERE revoked_at IS NOT NULL)");
-	if (!s)
+	/* Runs after every commit by another connection (the audit head moves on each batch), so
+	 * the statement is prepared once. */
+	if (!st->marks && sqlite3_prepare_v3(st->db, "SELECT (SELECT coalesce(max(version), 0) FROM policy),"
+					     " (SELECT count(*) FROM tokens WHERE revoked_at IS NOT NULL)", -1,
+					     SQLITE_PREPARE_PERSISTENT, &st->marks, NULL) != SQLITE_OK)
 		return GH_EIO;
 	int rc = GH_EIO;
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		*policy_version = sqlite3_column_int64(s, 0);
-		*revocations = sqlite3_column_int64(s, 1);
+	if (sqlite3_step(st->marks) == SQLITE_ROW) {
+		*policy_version = sqlite3_column_int64(st->marks, 0);
+		*revocations = sqlite3_column_int64(st->marks, 1);
 		rc = 0;
 	}
-	sqlite3_finalize(s);
+	sqlite3_reset(st->marks);
 	return rc;
 }
 

@@ -278,6 +278,10 @@ static void test_forbidden(void **state)
 		{"RELEASE s1", "transaction"},
 		{"VACUUM", "cannot classify"},
 		{"VACUUM INTO '/tmp/gh_sql_test_copy.db'", "cannot classify"},
+		/* names are case-insensitive; these come before any lower-case use on this connection */
+		{"SELECT * FROM PRAGMA_Database_List", "pragma"},
+		{"SELECT * FROM Pragma_Compile_Options()", "pragma"},
+		{"PRAGMA WRITABLE_SCHEMA = 1", "PRAGMA"},
 		{"PRAGMA writable_schema = 1", "PRAGMA"},
 		{"PRAGMA writable_schema", "PRAGMA"},
 		{"PRAGMA journal_mode = DELETE", "PRAGMA"},
