@@ -37,7 +37,16 @@ struct gh_audit {
 	bool stop, started;
 	pthread_t thread;
 	uint64_t nrecords, nsyncs;
+
+	/* The store's copy of the head, written at most every GH_AUDIT_HEAD_MS under load, when
+	 * the queue empties, and at close (under wmu). */
+	bool head_dirty;
+	int64_t head_seq;
+	char head_hash[65];
+	uint64_t head_written_ms;
 };
+
+#define GH_AUDIT_HEAD_MS 100
 
 static int put_str(struct gh_buf *b, const char *key, const char *v)
 {
@@ -297,11 +306,26 @@ static int write_batch(struct gh_audit *a, struct gh_audit_entry *list)
 	for (struct gh_audit_entry *e = list; e; e = e->next)
 		a->nrecords++;
 	/* The head may lag the log (it is a lower bound for truncation checks); never lead it. */
-	if (gh_store_audit_head_set(a->store, seq, hash))
-		gh_log(GH_LOG_WARN, "audit head: store update failed; the log itself is durable");
+	a->head_dirty = true;
+	a->head_seq = seq;
+	memcpy(a->head_hash, hash, 65);
 unlock:
 	flock(a->fd, LOCK_UN);
 	return rc;
+}
+
+/* Writes the head to the store when due (or now if force). Call with wmu held. */
+static void head_flush(struct gh_audit *a, bool force)
+{
+	if (!a->head_dirty)
+		return;
+	uint64_t now = gh_mono_us() / 1000;
+	if (!force && now - a->head_written_ms < GH_AUDIT_HEAD_MS)
+		return;
+	if (gh_store_audit_head_set(a->store, a->head_seq, a->head_hash))
+		gh_log(GH_LOG_WARN, "audit head: store update failed; the log itself is durable");
+	a->head_dirty = false;
+	a->head_written_ms = now;
 }
 
 static void *writer_main(void *arg)
@@ -331,6 +355,10 @@ static void *writer_main(void *arg)
 
 		pthread_mutex_lock(&a->wmu);
 		int rc = write_batch(a, batch);
+		pthread_mutex_lock(&a->mu);
+		bool idle = !a->head;
+		pthread_mutex_unlock(&a->mu);
+		head_flush(a, idle);
 		pthread_mutex_unlock(&a->wmu);
 		while (batch) {
 			struct gh_audit_entry *next = batch->next;
@@ -377,6 +405,7 @@ int gh_audit_append(struct gh_audit *a, const struct gh_audit_record *r, int64_t
 	}
 	pthread_mutex_lock(&a->wmu);
 	rc = write_batch(a, &e);
+	head_flush(a, true);
 	pthread_mutex_unlock(&a->wmu);
 	gh_buf_free(&e.body);
 	if (rc)
@@ -403,6 +432,9 @@ void gh_audit_close(struct gh_audit *a)
 		pthread_mutex_unlock(&a->mu);
 		pthread_join(a->thread, NULL);
 	}
+	pthread_mutex_lock(&a->wmu);
+	head_flush(a, true);
+	pthread_mutex_unlock(&a->wmu);
 	if (a->fd >= 0)
 		close(a->fd);
 	gh_store_close(a->store);

@@ -36,8 +36,10 @@ void gh_connector_free(struct gh_connector *c);
 int gh_connector_sqlite(struct gh_connector *c, const char *path, sqlite3 **db, struct gh_error *err);
 
 /* Reads PRAGMA schema_version of the resource through the analysis connection: an analysis
- * made under another version is stale. */
-int gh_connector_schema_version(struct gh_connector *c, const char *path, int64_t *version, struct gh_error *err);
+ * made under another version is stale. A version read less than max_age_us ago is returned
+ * without reading again (0: always read). */
+int gh_connector_schema_version(struct gh_connector *c, const char *path, uint64_t max_age_us, int64_t *version,
+				struct gh_error *err);
 
 /* Runs one analysed statement: reads on a read-only connection, everything else on a
  * read-write one, under a guard that refuses any action above cls. params is a JSON array

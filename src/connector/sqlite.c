@@ -11,6 +11,7 @@ struct sconn {
 	struct gh_map *stmts;     /* sql text -> sqlite3_stmt* */
 	sqlite3_stmt *schema;     /* PRAGMA schema_version, prepared once */
 	int64_t schema_seen;      /* the version this connection's parsed schema is known to match */
+	uint64_t schema_read_us;  /* when schema_seen was read (monotonic) */
 	enum gh_sql_class guard_max;  /* read by the guard authorizer, installed once */
 	bool guarded;
 	uint64_t deadline_us;
@@ -116,11 +117,17 @@ int gh_connector_sqlite(struct gh_connector *c, const char *path, sqlite3 **db, 
 	return 0;
 }
 
-int gh_connector_schema_version(struct gh_connector *c, const char *path, int64_t *version, struct gh_error *err)
+int gh_connector_schema_version(struct gh_connector *c, const char *path, uint64_t max_age_us, int64_t *version,
+				struct gh_error *err)
 {
 	struct sconn *s = sconn_get(c, path, 'a', err);
 	if (!s)
 		return err ? err->code : GH_EIO;
+	uint64_t now = gh_mono_us();
+	if (s->schema_read_us && now - s->schema_read_us < max_age_us) {
+		*version = s->schema_seen;
+		return 0;
+	}
 	if (!s->schema && sqlite3_prepare_v3(s->db, "PRAGMA schema_version", -1, SQLITE_PREPARE_PERSISTENT,
 					     &s->schema, NULL) != SQLITE_OK)
 		return gh_error_set(err, GH_EIO, "schema version: %s", sqlite3_errmsg(s->db));
@@ -137,6 +144,7 @@ int gh_connector_schema_version(struct gh_connector *c, const char *path, int64_
 		sqlite3_exec(s->db, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL);
 		s->schema_seen = *version;
 	}
+	s->schema_read_us = now;
 	return 0;
 }
 

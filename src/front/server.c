@@ -58,6 +58,7 @@ struct server {
 	struct gh_map *token_cache;   /* token -> struct gh_claims* */
 	int nconns;
 	int inflight;
+	uint64_t schema_epoch;        /* bumped (atomically) after each write or DDL this server runs */
 	bool stopping;
 	uint64_t stop_deadline;
 	uint32_t rid_prefix;
@@ -100,7 +101,15 @@ struct worker {
 	struct gh_store *store;
 	struct gh_map *analysis_cache; /* resource \x1f env \x1f sql -> struct gh_sql_analysis* */
 	int64_t cache_policy;          /* the policy version the cache was filled under */
+	uint64_t schema_epoch;         /* srv->schema_epoch when this worker last read schema versions */
 };
+
+/* How long a resource's schema version, once read, is trusted before a cached analysis is
+ * used again. A change made through this server is seen at once (schema_epoch); one made by
+ * another process within this window may leave a cached analysis' table list stale, never its
+ * class: the exec guard refuses any action above the class that was decided, and refusals
+ * are not cached. */
+#define GH_SCHEMA_RECHECK_US 1000
 
 struct ctx {
 	struct ctx *next;
@@ -544,6 +553,8 @@ static void w_exec(struct ctx *c, struct worker *w)
 	struct server *srv = c->srv;
 	struct gh_exec_limits lim = {srv->o.max_rows, GH_DEFAULT_MAX_RESULT_BYTES, srv->o.statement_ms};
 	gh_connector_exec(w->conn, c->resource_path, c->analysis->cls, c->sql, c->sqllen, c->params, &lim, &c->exec);
+	if (c->analysis->cls != GH_SQL_READ)
+		__atomic_add_fetch(&srv->schema_epoch, 1, __ATOMIC_RELEASE);
 	const char *st = exec_response(c);
 	struct gh_audit_record r;
 	bool is_read = c->analysis->cls == GH_SQL_READ;
@@ -613,33 +624,41 @@ static int analyse(struct ctx *c, struct worker *w)
 	/* The cached analysis holds while the resource's schema is the one it was made under. */
 	int64_t schema = 0;
 	struct gh_error err;
-	if (gh_connector_schema_version(w->conn, c->resource_path, &schema, &err)) {
+	uint64_t epoch = __atomic_load_n(&srv->schema_epoch, __ATOMIC_ACQUIRE);
+	uint64_t max_age = epoch == w->schema_epoch ? GH_SCHEMA_RECHECK_US : 0;
+	w->schema_epoch = epoch;
+	if (gh_connector_schema_version(w->conn, c->resource_path, max_age, &schema, &err)) {
 		gh_buf_free(&key);
 		return resource_unavailable(c, &err);
 	}
 	struct gh_sql_analysis *a = gh_map_get(w->analysis_cache, key.data, key.len);
-	if (!a || a->schema_version != schema) {
-		sqlite3 *db = NULL;
-		if (gh_connector_sqlite(w->conn, c->resource_path, &db, &err)) {
-			gh_buf_free(&key);
-			return resource_unavailable(c, &err);
-		}
-		if (gh_sql_analyze_sqlite(db, c->sql, c->sqllen, &a)) {
-			gh_buf_free(&key);
-			return GH_ENOMEM;
-		}
-		a->schema_version = schema;
+	if (a && a->schema_version == schema) {
+		gh_buf_free(&key);
+		gh_sql_analysis_ref(a);
+		c->analysis = a;
+		return 0;
+	}
+	sqlite3 *db = NULL;
+	if (gh_connector_sqlite(w->conn, c->resource_path, &db, &err)) {
+		gh_buf_free(&key);
+		return resource_unavailable(c, &err);
+	}
+	if (gh_sql_analyze_sqlite(db, c->sql, c->sqllen, &a)) {
+		gh_buf_free(&key);
+		return GH_ENOMEM;
+	}
+	a->schema_version = schema;
+	c->analysis = a; /* the caller's reference */
+	/* Only statements that may run are cached: a refusal such as "no such table" must not
+	 * outlive the schema change that would lift it. */
+	if (a->cls == GH_SQL_READ || a->cls == GH_SQL_WRITE || a->cls == GH_SQL_DDL) {
 		if (gh_map_count(w->analysis_cache) >= GH_SQL_CACHE_MAX)
 			gh_map_clear(w->analysis_cache);
-		if (gh_map_put(w->analysis_cache, key.data, key.len, a)) {
-			gh_buf_free(&key);
-			gh_sql_analysis_unref(a);
-			return GH_ENOMEM;
-		}
+		gh_sql_analysis_ref(a);
+		if (gh_map_put(w->analysis_cache, key.data, key.len, a))
+			gh_sql_analysis_unref(a); /* not cached; still usable */
 	}
 	gh_buf_free(&key);
-	gh_sql_analysis_ref(a);
-	c->analysis = a;
 	return 0;
 }
 
