@@ -8,7 +8,7 @@
 
 CC       ?= cc
 SANITIZE ?= 0
-PKGS     := sqlite3 libsodium libevent libevent_pthreads jansson yaml-0.1 libcurl
+PKGS     := sqlite3 libsodium libevent libevent_pthreads libevent_openssl openssl libpq jansson yaml-0.1 libcurl
 
 ifeq ($(SANITIZE),1)
   BUILD   := build/san
@@ -24,7 +24,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissi
            -Wpointer-arith -Wcast-qual -Wvla -Wno-unused-parameter
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -Isrc -MMD -MP \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpg_query -lpthread -lm
 LDFLAGS += $(SANFLAGS)
 
 MODULES  := core config store vault identity sql policy audit connector approvals front cli

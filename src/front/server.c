@@ -716,7 +716,8 @@ static void w_query(struct ctx *c, struct worker *w)
 			set_error(c, 500, "internal", "statement analysis failed", NULL);
 		return to_loop(c);
 	}
-	struct gh_request_facts f = {c->claims.sub, c->claims.app, res, env, c->analysis->cls, c->analysis->reason};
+	struct gh_request_facts f = {c->claims.sub, c->claims.app, res, env, c->analysis->cls, c->analysis->reason,
+				     c->analysis->own_only};
 	gh_policy_decide(c->policy, &f, &c->verdict);
 	struct gh_audit_record rec;
 	switch (c->verdict.decision) {
@@ -930,7 +931,7 @@ static void w_decide_approval(struct ctx *c, struct worker *w, bool approve)
 	}
 	c->resource_path = re->path;
 	struct gh_request_facts f = {c->approval.requester, c->approval.app, c->approval.resource,
-				     c->approval.environment, c->analysis->cls, c->analysis->reason};
+				     c->approval.environment, c->analysis->cls, c->analysis->reason, c->analysis->own_only};
 	gh_policy_decide(c->policy, &f, &c->verdict);
 	if (c->verdict.decision == GH_DENY) {
 		char result[600];

@@ -105,6 +105,12 @@ void gh_policy_decide(const struct gh_policy *p, const struct gh_request_facts *
 		verdict(v, GH_DENY, "ddl-needs-edit", "schema changes need 'edit' access%s%s", NULL, NULL);
 		return;
 	}
+	if (f->own_only && v->level < GH_ACCESS_OWN) {
+		verdict(v, GH_DENY, "needs-own",
+			"code and privileges (DO, CALL, functions, procedures, GRANT, REVOKE) need 'own' access: %s%s",
+			f->reason && *f->reason ? f->reason : "statement runs code or changes privileges", NULL);
+		return;
+	}
 	if ((f->cls == GH_SQL_WRITE || f->cls == GH_SQL_DDL) && env->approval == GH_APPROVAL_WRITES) {
 		verdict(v, GH_PENDING, "approval-required",
 			"writes in '%s' wait for a reviewer who is not the requester%s", f->environment, NULL);

@@ -22,6 +22,7 @@ struct gh_request_facts {
 	const char *environment;
 	enum gh_sql_class cls;
 	const char *reason;    /* the analyser's reason for destructive/forbidden, may be NULL */
+	bool own_only;         /* runs only under an `own` grant (PostgreSQL DO, CALL, functions) */
 };
 
 const char *gh_decision_name(enum gh_decision d);

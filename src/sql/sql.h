@@ -1,5 +1,6 @@
 /* sql: statement analysis by the resource's own parser. For SQLite: prepare the statement
- * with an authorizer that records every action, then classify from what was recorded. */
+ * with an authorizer that records every action, then classify from what was recorded. For
+ * PostgreSQL: parse with libpg_query (the PostgreSQL parser itself) and walk the tree. */
 #ifndef GH_SQL_H
 #define GH_SQL_H
 
@@ -13,6 +14,28 @@ enum gh_sql_class {
 	GH_SQL_DDL,
 	GH_SQL_DESTRUCTIVE,
 	GH_SQL_FORBIDDEN,
+	GH_SQL_SESSION,  /* PostgreSQL: transaction control, SET/SHOW/RESET of ordinary settings */
+};
+
+/* PostgreSQL session statements, so a front can act on them (GH_SQL_SESSION only). */
+enum gh_sql_session {
+	GH_SESSION_NONE,
+	GH_SESSION_BEGIN,      /* BEGIN / START TRANSACTION */
+	GH_SESSION_COMMIT,     /* COMMIT / END (also COMMIT AND CHAIN) */
+	GH_SESSION_ROLLBACK,   /* ROLLBACK / ABORT */
+	GH_SESSION_SAVEPOINT,  /* SAVEPOINT, RELEASE, ROLLBACK TO */
+	GH_SESSION_SET,        /* SET [LOCAL] name ... (never role, session authorization, gatehouse.*) */
+	GH_SESSION_SHOW,       /* SHOW name */
+	GH_SESSION_RESET,      /* RESET name (never ALL, role, session authorization, gatehouse.*) */
+};
+
+/* One statement of a PostgreSQL text (several when the text holds several). */
+struct gh_sql_stmt {
+	enum gh_sql_class cls;
+	enum gh_sql_session session;
+	bool set_local;            /* GH_SESSION_SET: SET LOCAL */
+	bool begin_read_only;      /* GH_SESSION_BEGIN: BEGIN ... READ ONLY */
+	size_t offset, len;        /* the statement's span in the analysed text */
 };
 
 struct gh_sql_table {
@@ -28,7 +51,12 @@ struct gh_sql_analysis {
 	size_t ntables;
 	char **functions;
 	size_t nfunctions;
-	int nparams;               /* bound parameters the statement takes */
+	int nparams;               /* bound parameters the statement takes ($n: the highest n) */
+	bool own_only;             /* PostgreSQL DO, CALL, CREATE/ALTER FUNCTION/PROCEDURE, GRANT,
+				    * REVOKE: cls is GH_SQL_DDL, and only an `own` grant may run it */
+	char fingerprint[17];      /* PostgreSQL: libpg_query's fingerprint, 16 hex digits; "" else */
+	struct gh_sql_stmt *stmts; /* PostgreSQL: each statement of the text, in order */
+	size_t nstmts;
 	int64_t schema_version;    /* the resource's schema version it was made under (caller sets) */
 	int refs;
 };
@@ -40,6 +68,16 @@ const char *gh_sql_class_name(enum gh_sql_class c);
  * empty or holds more than one statement is classified forbidden with the reason. db's
  * authorizer is replaced for the call and removed after. */
 int gh_sql_analyze_sqlite(sqlite3 *db, const char *sql, size_t len, struct gh_sql_analysis **out);
+
+/* Analyses PostgreSQL text sql[0..len) (need not be NUL-terminated) with libpg_query. The
+ * whole text's class is the most severe of its statements' (destructive > forbidden > ddl >
+ * write > session > read); if any statement is destructive or forbidden, the text is, with
+ * that statement's reason. Text that does not parse is forbidden with the parser's message and
+ * 1-based character position in reason. Empty text (comments only) is forbidden. tables lists
+ * the relations read and written (schema-qualified names as written, lower-cased unless
+ * quoted), functions the functions called (as written, qualified when written qualified).
+ * Never executes anything and needs no server. Returns GH_ENOMEM only. */
+int gh_sql_analyze_pg(const char *sql, size_t len, struct gh_sql_analysis **out);
 
 /* Installs an enforcing authorizer on an execution connection: actions above *max (which
  * must outlive the connection's use) are refused by SQLite itself. NULL removes it. */

@@ -29,6 +29,7 @@ const char *gh_sql_class_name(enum gh_sql_class c)
 	case GH_SQL_WRITE: return "write";
 	case GH_SQL_DDL: return "ddl";
 	case GH_SQL_DESTRUCTIVE: return "destructive";
+	case GH_SQL_SESSION: return "session";
 	default: return "forbidden";
 	}
 }
@@ -273,6 +274,7 @@ void gh_sql_analysis_unref(struct gh_sql_analysis *a)
 	for (size_t i = 0; i < a->nfunctions; i++)
 		free(a->functions[i]);
 	free(a->functions);
+	free(a->stmts);
 	free(a);
 }
 
