@@ -76,6 +76,10 @@ static const struct {
 	{"token", "gatehouse token issue --data DIR --user U --env E [--app A] [--ttl 15m] [--json]\n"
 		  "gatehouse token revoke --data DIR ID\n"
 		  "  Issues a signed token (default 15 minutes, at most 24h) or revokes one by id.\n"},
+	{"secret", "gatehouse secret set --data DIR NAME\n"
+		   "  Stores a credential (for a postgres resource: a libpq connection string or URI) read\n"
+		   "  from stdin, encrypted with the master key. Setting it again rotates it. It is never\n"
+		   "  printed back: no verb or endpoint reads a secret.\n"},
 	{"serve", "gatehouse serve --data DIR [--http 127.0.0.1:8080] [--workers N] [--max-body 1M]\n"
 		  "                [--max-statement 100K] [--max-rows 10000] [--statement-timeout 30s]\n"
 		  "                [--approval-ttl 24h] [--log-level info]\n"

@@ -498,3 +498,72 @@ int gh_cli_audit(int argc, char **argv)
 	printf("%lld records verified before it\n", (long long)rep.records);
 	return 1;
 }
+
+/* secret set: the value comes from stdin only (argv and the environment are visible to other
+ * processes and shells' history). One trailing newline (from echo or a here-string) is
+ * dropped; the value is never printed. */
+int gh_cli_secret(int argc, char **argv)
+{
+	struct args_opt o[] = {{"data", false, NULL}};
+	struct args a = {o, 1, {0}, 0, false};
+	if (!args_parse(&a, argc, argv, "secret"))
+		return 2;
+	if (a.help) {
+		cli_usage("secret");
+		return 0;
+	}
+	const char *dir = args_get(&a, "data");
+	if (!dir || a.npos != 2 || strcmp(a.pos[0], "set") != 0)
+		return cli_usage_error("secret", "expected set --data DIR NAME (the value is read from stdin)");
+	const char *name = a.pos[1];
+	if (!gh_config_valid_name(name, false))
+		return cli_usage_error("secret", "NAME: expected 1 to %d of A-Z a-z 0-9 _ -", GH_NAME_MAX);
+	uint8_t *val = sodium_malloc(GH_VAULT_SECRET_MAX + 2);
+	if (!val)
+		return fail("secret", "out of memory");
+	size_t n = 0;
+	for (;;) {
+		size_t got = fread(val + n, 1, GH_VAULT_SECRET_MAX + 1 - n, stdin);
+		n += got;
+		if (got == 0 || n > GH_VAULT_SECRET_MAX)
+			break;
+	}
+	int rc = 0;
+	if (ferror(stdin))
+		rc = fail("secret", "cannot read the value from stdin");
+	else if (n > GH_VAULT_SECRET_MAX)
+		rc = fail("secret", "the value is longer than 16 KiB"), rc = 2;
+	if (!rc && n && val[n - 1] == '\n')
+		n--;
+	if (!rc && n && val[n - 1] == '\r')
+		n--;
+	if (!rc && n == 0)
+		rc = 2, fprintf(stderr, "gatehouse secret: the value on stdin is empty\n");
+	struct gh_store *st = NULL;
+	if (!rc)
+		rc = open_store("secret", dir, &st);
+	uint8_t master[GH_VAULT_KEY_BYTES];
+	struct gh_error err;
+	int64_t version = 0;
+	if (!rc && gh_vault_master_load(dir, master, &err))
+		rc = fail("secret", err.message);
+	else if (!rc) {
+		if (gh_vault_secret_set(st, master, name, val, n, &version))
+			rc = fail("secret", "the store refused the secret; nothing was changed");
+		gh_vault_wipe(master, sizeof master);
+	}
+	sodium_free(val);
+	gh_store_close(st);
+	if (rc)
+		return rc;
+	char detail[GH_NAME_MAX + 64];
+	snprintf(detail, sizeof detail, "{\"secret\":\"%s\",\"version\":%lld}", name, (long long)version);
+	struct gh_audit_record r = {.event = "secret.set", .status = "ok", .decision = "allow",
+				    .rule = "local-operator", .detail_json = detail};
+	/* Like a revocation, a stored secret stands even if its record cannot be written: the
+	 * failure is reported and the exit status says so. */
+	if (audit_event("secret", dir, &r))
+		return 1;
+	printf("secret %s set (version %lld)\n", name, (long long)version);
+	return 0;
+}

@@ -393,8 +393,11 @@ static int load_resources(struct loader *L, yaml_node_t *n)
 					return rc;
 				if (strcmp(scalar(v), "sqlite") == 0)
 					dst->kind = GH_RESOURCE_SQLITE;
+				else if (strcmp(scalar(v), "postgres") == 0)
+					dst->kind = GH_RESOURCE_POSTGRES;
 				else
-					return fail_at(L, v, "resources[].kind: expected sqlite, got '%.64s'", scalar(v));
+					return fail_at(L, v, "resources[].kind: expected sqlite or postgres, got '%.64s'",
+						       scalar(v));
 			} else if (strcmp(scalar(k), "environments") == 0) {
 				envs_node = v;
 			} else
@@ -432,14 +435,24 @@ static int load_resources(struct loader *L, yaml_node_t *n)
 				yaml_node_t *ek = key_node(L, ep), *ev = node_at(L, ep->value, v, &rc);
 				if (!ev)
 					return rc;
-				if (strcmp(scalar(ek), "path") == 0) {
+				bool pg = dst->kind == GH_RESOURCE_POSTGRES;
+				if (!pg && strcmp(scalar(ek), "path") == 0) {
 					if ((rc = want_scalar(L, ev, "path")) || (rc = resolve_path(L, ev, &re->path)))
 						return rc;
+				} else if (pg && strcmp(scalar(ek), "secret") == 0) {
+					/* the secret's name, never its value: values live only in the vault */
+					if ((rc = want_name(L, ev, "secret", false, &re->secret)))
+						return rc;
 				} else
-					return unknown_key(L, ek, "resources[].environments.ENV", "path");
+					return unknown_key(L, ek, "resources[].environments.ENV",
+							   pg ? "secret (a kind: postgres resource names a vault secret)"
+							      : "path (a kind: sqlite resource names a database file)");
 			}
-			if (!re->path)
+			if (dst->kind == GH_RESOURCE_SQLITE && !re->path)
 				return fail_at(L, v, "resources[].environments.%s: missing required key 'path'", re->env);
+			if (dst->kind == GH_RESOURCE_POSTGRES && !re->secret)
+				return fail_at(L, v, "resources[].environments.%s: missing required key 'secret' (the "
+					       "name of a secret set with 'gatehouse secret set')", re->env);
 		}
 	}
 	return 0;
@@ -636,6 +649,7 @@ static void policy_free(struct gh_policy *p)
 		for (size_t j = 0; j < r->nenvs; j++) {
 			free(r->envs[j].env);
 			free(r->envs[j].path);
+			free(r->envs[j].secret);
 		}
 		free(r->envs);
 	}
@@ -834,14 +848,15 @@ int gh_config_export(const struct gh_policy *p, struct gh_buf *b)
 		const struct gh_policy_resource *r = &p->resources[i];
 		rc |= gh_buf_puts(b, "  - name: ");
 		rc |= put_q(b, r->name);
-		rc |= gh_buf_puts(b, "\n    kind: sqlite\n    environments:");
+		rc |= gh_buf_puts(b, r->kind == GH_RESOURCE_POSTGRES ? "\n    kind: postgres\n    environments:"
+								  : "\n    kind: sqlite\n    environments:");
 		if (!r->nenvs) rc |= gh_buf_puts(b, " {}");
 		rc |= gh_buf_puts(b, "\n");
 		for (size_t j = 0; j < r->nenvs; j++) {
 			rc |= gh_buf_puts(b, "      ");
 			rc |= put_q(b, r->envs[j].env);
-			rc |= gh_buf_puts(b, ": { path: ");
-			rc |= put_q(b, r->envs[j].path);
+			rc |= gh_buf_puts(b, r->envs[j].secret ? ": { secret: " : ": { path: ");
+			rc |= put_q(b, r->envs[j].secret ? r->envs[j].secret : r->envs[j].path);
 			rc |= gh_buf_puts(b, " }\n");
 		}
 	}

@@ -7,7 +7,7 @@
 /* Access levels; each includes the ones before it. */
 enum gh_access { GH_ACCESS_NONE = 0, GH_ACCESS_USE = 1, GH_ACCESS_EDIT = 2, GH_ACCESS_OWN = 3 };
 enum gh_approval_mode { GH_APPROVAL_NONE = 0, GH_APPROVAL_WRITES = 1 };
-enum gh_resource_kind { GH_RESOURCE_SQLITE = 1 };
+enum gh_resource_kind { GH_RESOURCE_SQLITE = 1, GH_RESOURCE_POSTGRES = 2 };
 
 struct gh_policy_user { char *name; bool disabled; };
 struct gh_policy_group { char *name; char **members; size_t nmembers; };
@@ -17,7 +17,11 @@ struct gh_policy_env {
 	char **reviewers; /* group names */
 	size_t nreviewers;
 };
-struct gh_policy_resenv { char *env; char *path; /* absolute */ };
+struct gh_policy_resenv {
+	char *env;
+	char *path;   /* sqlite: the database file, absolute; NULL for postgres */
+	char *secret; /* postgres: the vault secret holding the libpq connection string; NULL for sqlite */
+};
 struct gh_policy_resource {
 	char *name;
 	enum gh_resource_kind kind;

@@ -50,7 +50,8 @@ struct server {
 
 	/* loop-thread state */
 	struct gh_store *store;
-	int64_t data_version, policy_version, revocations;
+	int64_t data_version, policy_version, revocations, secrets_mark;
+	uint64_t secrets_epoch;       /* bumped (atomically) when any secret changed: pools drain */
 	struct conn *conns;           /* every open connection, for shutdown */
 	struct gh_policy *policy;
 	struct gh_signer signer;
@@ -425,8 +426,8 @@ static void refresh(struct server *srv)
 	if (v == srv->data_version)
 		return;
 	srv->data_version = v;
-	int64_t pv = 0, nrev = 0;
-	if (gh_store_change_marks(srv->store, &pv, &nrev)) {
+	int64_t pv = 0, nrev = 0, sec = 0;
+	if (gh_store_change_marks(srv->store, &pv, &nrev, &sec)) {
 		gh_log(GH_LOG_ERROR, "store: cannot read change marks; keeping policy version %lld",
 		       (long long)srv->policy_version);
 		srv->data_version = -1; /* try again on the next request */
@@ -451,6 +452,10 @@ static void refresh(struct server *srv)
 			}
 		}
 		free(doc);
+	}
+	if (sec != srv->secrets_mark) {
+		srv->secrets_mark = sec;
+		__atomic_add_fetch(&srv->secrets_epoch, 1, __ATOMIC_RELEASE);
 	}
 	if (nrev != srv->revocations || srv->revocations < 0) {
 		gh_map_clear(srv->revoked);

@@ -31,6 +31,9 @@ static const char *const migrations[] = {
 	"CREATE INDEX approvals_created ON approvals(created_at);"
 	"CREATE TABLE audit_head(id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);"
 	"INSERT INTO audit_head VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');",
+	/* 2: the vault's secrets, sealed with the master key (name bound as associated data) */
+	"CREATE TABLE secrets(name TEXT PRIMARY KEY, sealed BLOB NOT NULL, version INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL);",
 };
 
 static int sq_err(struct gh_error *err, sqlite3 *db, const char *what)
@@ -179,18 +182,20 @@ static sqlite3_stmt *prep(struct gh_store *st, const char *sql)
 	return s;
 }
 
-int gh_store_change_marks(struct gh_store *st, int64_t *policy_version, int64_t *revocations)
+int gh_store_change_marks(struct gh_store *st, int64_t *policy_version, int64_t *revocations, int64_t *secrets)
 {
 	/* Runs after every commit by another connection (the audit head moves on each batch), so
 	 * the statement is prepared once. */
 	if (!st->marks && sqlite3_prepare_v3(st->db, "SELECT (SELECT coalesce(max(version), 0) FROM policy),"
-					     " (SELECT count(*) FROM tokens WHERE revoked_at IS NOT NULL)", -1,
+					     " (SELECT count(*) FROM tokens WHERE revoked_at IS NOT NULL),"
+					     " (SELECT coalesce(sum(version), 0) FROM secrets)", -1,
 					     SQLITE_PREPARE_PERSISTENT, &st->marks, NULL) != SQLITE_OK)
 		return GH_EIO;
 	int rc = GH_EIO;
 	if (sqlite3_step(st->marks) == SQLITE_ROW) {
 		*policy_version = sqlite3_column_int64(st->marks, 0);
 		*revocations = sqlite3_column_int64(st->marks, 1);
+		*secrets = sqlite3_column_int64(st->marks, 2);
 		rc = 0;
 	}
 	sqlite3_reset(st->marks);
@@ -257,6 +262,49 @@ int gh_store_signing_key_get(struct gh_store *st, char kid[64], uint8_t pub[32],
 				rc = 0;
 			} else
 				rc = GH_ENOMEM;
+		}
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int gh_store_secret_put(struct gh_store *st, const char *name, const uint8_t *sealed, size_t len,
+			int64_t *version)
+{
+	sqlite3_stmt *s = prep(st, "INSERT INTO secrets VALUES (?1, ?2, 1, ?3) ON CONFLICT(name) DO UPDATE"
+				   " SET sealed = excluded.sealed, version = version + 1, updated_at = excluded.updated_at"
+				   " RETURNING version");
+	if (!s)
+		return GH_EIO;
+	bind_text(s, 1, name);
+	sqlite3_bind_blob(s, 2, sealed, (int)len, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 3, gh_now());
+	int rc = GH_EIO;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		*version = sqlite3_column_int64(s, 0);
+		rc = sqlite3_step(s) == SQLITE_DONE ? 0 : GH_EIO;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int gh_store_secret_get(struct gh_store *st, const char *name, uint8_t **sealed, size_t *len, int64_t *version)
+{
+	sqlite3_stmt *s = prep(st, "SELECT sealed, version FROM secrets WHERE name = ?");
+	if (!s)
+		return GH_EIO;
+	bind_text(s, 1, name);
+	int rc = GH_ENOTFOUND;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		int n = sqlite3_column_bytes(s, 0);
+		*sealed = n > 0 ? malloc((size_t)n) : NULL;
+		if (!*sealed) {
+			rc = n > 0 ? GH_ENOMEM : GH_EINVAL;
+		} else {
+			memcpy(*sealed, sqlite3_column_blob(s, 0), (size_t)n);
+			*len = (size_t)n;
+			*version = sqlite3_column_int64(s, 1);
+			rc = 0;
 		}
 	}
 	sqlite3_finalize(s);

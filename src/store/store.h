@@ -19,7 +19,7 @@ int64_t gh_store_data_version(struct gh_store *st);
 
 /* Cheap marks of what the server caches: the newest policy version and the number of
  * revocations. A reader reloads only what changed. */
-int gh_store_change_marks(struct gh_store *st, int64_t *policy_version, int64_t *revocations);
+int gh_store_change_marks(struct gh_store *st, int64_t *policy_version, int64_t *revocations, int64_t *secrets);
 
 int gh_store_begin(struct gh_store *st);
 int gh_store_commit(struct gh_store *st);
@@ -43,6 +43,12 @@ int gh_store_token_add(struct gh_store *st, const char *jti, const char *user, c
 		       const char *app, int64_t iat, int64_t exp);
 /* GH_ENOTFOUND when no such token, GH_EEXIST when already revoked. */
 int gh_store_token_revoke(struct gh_store *st, const char *jti, int64_t now);
+
+/* Secrets: stored sealed (see vault); there is deliberately no way to list values. put
+ * inserts or replaces and returns the new version (1, 2, ...). get: GH_ENOTFOUND if absent. */
+int gh_store_secret_put(struct gh_store *st, const char *name, const uint8_t *sealed, size_t len,
+			int64_t *version);
+int gh_store_secret_get(struct gh_store *st, const char *name, uint8_t **sealed, size_t *len, int64_t *version);
 /* Calls fn for each revoked token that has not yet expired. */
 int gh_store_revoked_each(struct gh_store *st, int64_t now, void (*fn)(const char *jti, void *arg), void *arg);
 

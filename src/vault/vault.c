@@ -106,3 +106,61 @@ int gh_vault_open(const uint8_t key[GH_VAULT_KEY_BYTES], const char *ad, const u
 	*outlen = (size_t)plen;
 	return 0;
 }
+
+/* ---- secrets: write-only storage of credentials for resources ---- */
+
+static int secret_ad(const char *name, char *ad, size_t n)
+{
+	int k = snprintf(ad, n, "secret:%s", name);
+	return k < 0 || (size_t)k >= n ? GH_ETOOBIG : 0;
+}
+
+int gh_vault_secret_set(struct gh_store *st, const uint8_t key[GH_VAULT_KEY_BYTES], const char *name,
+			const uint8_t *value, size_t n, int64_t *version)
+{
+	char ad[GH_NAME_MAX + 16];
+	if (n == 0 || n > GH_VAULT_SECRET_MAX || secret_ad(name, ad, sizeof ad))
+		return GH_EINVAL;
+	uint8_t *sealed = NULL;
+	size_t slen = 0;
+	int rc = gh_vault_seal(key, ad, value, n, &sealed, &slen);
+	if (rc)
+		return rc;
+	rc = gh_store_secret_put(st, name, sealed, slen, version);
+	free(sealed);
+	return rc;
+}
+
+int gh_vault_secret_get(struct gh_store *st, const uint8_t key[GH_VAULT_KEY_BYTES], const char *name, char **value,
+			int64_t *version)
+{
+	char ad[GH_NAME_MAX + 16];
+	if (secret_ad(name, ad, sizeof ad))
+		return GH_EINVAL;
+	uint8_t *sealed = NULL;
+	size_t slen = 0;
+	int rc = gh_store_secret_get(st, name, &sealed, &slen, version);
+	if (rc)
+		return rc;
+	char *out = sodium_malloc(GH_VAULT_SECRET_MAX + 1);
+	size_t plen = 0;
+	if (!out) {
+		free(sealed);
+		return GH_ENOMEM;
+	}
+	rc = gh_vault_open(key, ad, sealed, slen, (uint8_t *)out, GH_VAULT_SECRET_MAX, &plen);
+	free(sealed);
+	if (rc) {
+		sodium_free(out);
+		return rc;
+	}
+	out[plen] = '\0';
+	*value = out;
+	return 0;
+}
+
+void gh_vault_secret_free(char *value)
+{
+	if (value)
+		sodium_free(value); /* zeroes the memory before releasing it */
+}

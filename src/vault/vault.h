@@ -3,6 +3,7 @@
 #define GH_VAULT_H
 
 #include "core/core.h"
+#include "store/store.h"
 
 #define GH_VAULT_KEY_BYTES 32
 
@@ -21,5 +22,16 @@ int gh_vault_seal(const uint8_t key[GH_VAULT_KEY_BYTES], const char *ad, const u
 /* Opens what gh_vault_seal made; GH_EDENIED when the key, ad or bytes do not match. */
 int gh_vault_open(const uint8_t key[GH_VAULT_KEY_BYTES], const char *ad, const uint8_t *ct, size_t n,
 		  uint8_t *out, size_t outcap, size_t *outlen);
+
+/* Secrets (credentials for resources). Sealed under the master key with "secret:NAME" as
+ * associated data, a fresh nonce each write; set replaces and bumps the version. There is no
+ * API that lists or returns a value to a caller outside the server: get is for connectors
+ * only. The value is held in guarded memory; release it with gh_vault_secret_free. */
+#define GH_VAULT_SECRET_MAX 16384
+int gh_vault_secret_set(struct gh_store *st, const uint8_t key[GH_VAULT_KEY_BYTES], const char *name,
+			const uint8_t *value, size_t n, int64_t *version);
+int gh_vault_secret_get(struct gh_store *st, const uint8_t key[GH_VAULT_KEY_BYTES], const char *name, char **value,
+			int64_t *version);
+void gh_vault_secret_free(char *value);
 
 #endif
