@@ -205,8 +205,8 @@ int gh_pgw_parse_message(const uint8_t *buf, size_t len, size_t max, size_t *use
 	if (mlen < 4)
 		return fail(why, whylen, GH_EINVAL, "invalid message length %u in '%c' message", mlen, buf[0]);
 	if (limit < 1 || (size_t)mlen > limit - 1)
-		return fail(why, whylen, GH_ETOOBIG, "'%c' message of %u bytes exceeds the limit of %zu", buf[0],
-			    mlen, limit);
+		return fail(why, whylen, GH_ETOOBIG, "'%c' message of %zu bytes exceeds the limit of %zu", buf[0],
+			    1 + (size_t)mlen, limit);
 	if (empty && mlen != 4)
 		return fail(why, whylen, GH_EINVAL, "'%c' message must be empty (length %u)", buf[0], mlen);
 	size_t total = 1 + (size_t)mlen;
