@@ -83,7 +83,11 @@ static const struct {
 	{"serve", "gatehouse serve --data DIR [--http 127.0.0.1:8080] [--workers N] [--max-body 1M]\n"
 		  "                [--max-statement 100K] [--max-rows 10000] [--statement-timeout 30s]\n"
 		  "                [--approval-ttl 24h] [--log-level info]\n"
-		  "  Runs the HTTP API. Prints 'listening on http://ADDR:PORT' when ready; stops on SIGTERM/SIGINT.\n"},
+		  "                [--pg 127.0.0.1:6432 [--pg-tls-cert FILE --pg-tls-key FILE] [--pg-pool 8]\n"
+		  "                 [--pg-max-packet 1M]]\n"
+		  "  Runs the HTTP API and, with --pg, the PostgreSQL wire front (dbname=RESOURCE.ENV,\n"
+		  "  user=USER, password=TOKEN). Prints 'listening on http://ADDR:PORT' (then\n"
+		  "  'listening on postgresql://ADDR:PORT') when ready; stops on SIGTERM/SIGINT.\n"},
 	{"audit", "gatehouse audit verify --data DIR\n"
 		  "  Checks the hash chain of the audit trail and the head kept in the store.\n"},
 	{"query", "gatehouse query --resource R --env E [--json] SQL [PARAM...]\n"

@@ -397,8 +397,10 @@ int gh_cli_serve(int argc, char **argv)
 			       {"workers", false, NULL},       {"max-body", false, NULL},
 			       {"max-statement", false, NULL}, {"max-rows", false, NULL},
 			       {"statement-timeout", false, NULL}, {"approval-ttl", false, NULL},
-			       {"log-level", false, NULL}};
-	struct args a = {o, 9, {0}, 0, false};
+			       {"log-level", false, NULL},     {"pg", false, NULL},
+			       {"pg-tls-cert", false, NULL},   {"pg-tls-key", false, NULL},
+			       {"pg-pool", false, NULL},       {"pg-max-packet", false, NULL}};
+	struct args a = {o, 14, {0}, 0, false};
 	if (!args_parse(&a, argc, argv, "serve"))
 		return 2;
 	if (a.help) {
@@ -443,6 +445,21 @@ int gh_cli_serve(int argc, char **argv)
 		if (gh_parse_duration(v, &n) || n < 1 || n > 30 * 86400)
 			return cli_usage_error("serve", "--approval-ttl: expected 1s to 30d");
 		so.approval_ttl = n;
+	}
+	so.pg_addr = args_get(&a, "pg");
+	so.pg_tls_cert = args_get(&a, "pg-tls-cert");
+	so.pg_tls_key = args_get(&a, "pg-tls-key");
+	if ((so.pg_tls_cert || so.pg_tls_key) && !so.pg_addr)
+		return cli_usage_error("serve", "--pg-tls-cert/--pg-tls-key need --pg ADDR");
+	if ((v = args_get(&a, "pg-pool"))) {
+		if (gh_parse_int(v, 1, 1000, &n))
+			return cli_usage_error("serve", "--pg-pool: expected 1 to 1000");
+		so.pg_pool = (int)n;
+	}
+	if ((v = args_get(&a, "pg-max-packet"))) {
+		if (gh_parse_size(v, &n) || n < 4096 || n > 64 * 1024 * 1024)
+			return cli_usage_error("serve", "--pg-max-packet: expected a size from 4K to 64M");
+		so.pg_max_packet = n;
 	}
 	if ((v = args_get(&a, "log-level"))) {
 		if (strcmp(v, "debug") == 0) gh_log_set_level(GH_LOG_DEBUG);

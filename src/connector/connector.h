@@ -1,9 +1,11 @@
-/* connector: runs statements against resources. This issue: SQLite, embedded. A connector
- * caches connections and prepared statements; each thread owns one connector. */
+/* connector: runs statements against resources. SQLite (embedded): a connector caches
+ * connections and prepared statements; each thread owns one connector. PostgreSQL: pools of
+ * libpq connections shared by the worker threads, one pool per (resource, environment). */
 #ifndef GH_CONNECTOR_H
 #define GH_CONNECTOR_H
 
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "core/core.h"
@@ -24,6 +26,8 @@ struct gh_exec_result {
 	bool truncated;
 	int status;           /* 0, GH_ETIMEOUT, GH_EINVAL (parameters), GH_EIO (the engine refused) */
 	char error[512];      /* the engine's message when status != 0 */
+	char sqlstate[6];     /* PostgreSQL: the error's SQLSTATE, "" otherwise */
+	bool conn_lost;       /* PostgreSQL: the backend connection broke (the pool drops it) */
 };
 
 struct gh_connector *gh_connector_new(void);
@@ -46,5 +50,51 @@ int gh_connector_schema_version(struct gh_connector *c, const char *path, uint64
  * bound positionally (never spliced). Fills res (initialise res->json with gh_buf_init). */
 int gh_connector_exec(struct gh_connector *c, const char *path, enum gh_sql_class cls, const char *sql,
 		      size_t len, json_t *params, const struct gh_exec_limits *lim, struct gh_exec_result *res);
+
+/* ---- PostgreSQL ---- */
+
+/* Fills out (capacity cap, NUL-terminated) with the libpq connection string held by the named
+ * secret. Returns 0, GH_ENOTFOUND, or another error. The connector wipes out after use. */
+typedef int (*gh_pg_dsn_fn)(void *arg, const char *secret, char *out, size_t cap);
+
+struct gh_pg_pools;
+struct gh_pg_conn;
+
+/* Pools: at most max_per_pool connections per key; an acquire waits up to wait_ms for one to
+ * come back, then fails with GH_ETIMEOUT. Thread-safe. */
+struct gh_pg_pools *gh_pg_pools_new(int max_per_pool, int64_t wait_ms, gh_pg_dsn_fn dsn, void *arg);
+void gh_pg_pools_free(struct gh_pg_pools *p);
+
+/* Takes a connection for (resource, environment) whose credential is the named secret.
+ * epoch is the caller's secrets generation: idle connections opened under another epoch are
+ * closed (rotation drains them) and new ones read the secret again. err never holds the
+ * connection string: a failed connect reports libpq's message with the DSN kept out. */
+int gh_pg_acquire(struct gh_pg_pools *p, const char *resource, const char *environment, const char *secret,
+		  uint64_t epoch, struct gh_pg_conn **out, struct gh_error *err);
+/* Returns c to its pool; a broken connection, or one with a transaction still open, is closed. */
+void gh_pg_release(struct gh_pg_conn *c);
+PGconn *gh_pg_conn_pg(struct gh_pg_conn *c);
+/* True when c had served an earlier request (a failure on it may be a stale idle connection). */
+bool gh_pg_conn_reused(const struct gh_pg_conn *c);
+/* Pool counters for tests and metrics. */
+void gh_pg_pool_stats(struct gh_pg_pools *p, int *open, int *idle, int *waiting);
+
+/* Who is asking, set for row-level security inside every transaction with
+ * set_config(name, value, true): gatehouse.user, .groups (comma-separated), .app, .environment. */
+struct gh_pg_claims {
+	const char *user, *groups, *app, *environment;
+};
+
+/* Opens the request's transaction on c: BEGIN (READ ONLY when read_only), the statement
+ * timeout, and the claims, all local to the transaction. On failure res holds the error. */
+int gh_pg_begin(PGconn *c, bool read_only, int64_t timeout_ms, const struct gh_pg_claims *claims,
+		struct gh_exec_result *res);
+
+/* Runs one analysed statement in its own transaction (reads READ ONLY) with the claims set,
+ * params bound as $1..$n (JSON null, booleans, numbers, strings; never spliced), at most
+ * max_rows rows / max_bytes of JSON kept (the rest is cancelled). Commits a write only when it
+ * succeeded; anything else rolls back. Fills res like gh_connector_exec. */
+int gh_pg_exec(struct gh_pg_conn *c, enum gh_sql_class cls, const char *sql, size_t len, json_t *params,
+	       const struct gh_exec_limits *lim, const struct gh_pg_claims *claims, struct gh_exec_result *res);
 
 #endif

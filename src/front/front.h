@@ -13,6 +13,11 @@ struct gh_server_opts {
 	int64_t max_rows;
 	int64_t statement_ms;
 	int64_t approval_ttl;    /* seconds */
+	int pg_pool;             /* PostgreSQL connections per (resource, environment) */
+	int64_t pg_wait_ms;      /* how long a request waits for a pooled connection */
+	const char *pg_addr;     /* PostgreSQL wire front "127.0.0.1:6432", or NULL for none */
+	const char *pg_tls_cert, *pg_tls_key; /* PEM files: TLS for the wire front (SSLRequest) */
+	int64_t pg_max_packet;   /* largest wire-protocol message accepted */
 };
 
 void gh_server_opts_default(struct gh_server_opts *o);

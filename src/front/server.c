@@ -39,46 +39,9 @@
 #include "sql/sql.h"
 #include "store/store.h"
 #include "vault/vault.h"
+#include "front/server_int.h"
 
 struct ctx;
-
-struct server {
-	struct gh_server_opts o;
-	struct event_base *base;
-	struct evconnlistener *listener;
-	struct event *wake, *sigint, *sigterm, *drain;
-
-	/* loop-thread state */
-	struct gh_store *store;
-	int64_t data_version, policy_version, revocations, secrets_mark;
-	uint64_t secrets_epoch;       /* bumped (atomically) when any secret changed: pools drain */
-	struct conn *conns;           /* every open connection, for shutdown */
-	struct gh_policy *policy;
-	struct gh_signer signer;
-	struct gh_map *revoked;       /* jti -> (void*)1 */
-	struct gh_map *token_cache;   /* token -> struct gh_claims* */
-	int nconns;
-	int inflight;
-	uint64_t schema_epoch;        /* bumped (atomically) after each write or DDL this server runs */
-	bool stopping;
-	uint64_t stop_deadline;
-	uint32_t rid_prefix;
-	uint64_t rid_counter;
-
-	struct gh_audit *audit;
-
-	/* worker queue */
-	pthread_mutex_t wmu;
-	pthread_cond_t wcv;
-	struct ctx *whead, *wtail;
-	bool wstop;
-	pthread_t *threads;
-	int nthreads;
-
-	/* completion queue back to the loop */
-	pthread_mutex_t cmu;
-	struct ctx *chead, *ctail;
-};
 
 struct conn {
 	struct conn *prev, *next;
@@ -95,15 +58,6 @@ enum route {
 	R_NONE, R_HEALTH, R_JWKS, R_QUERY, R_APPROVALS, R_APPROVAL, R_APPROVE, R_REJECT, R_AUDIT,
 };
 
-/* Per-thread resources of a worker. */
-struct worker {
-	struct server *srv;
-	struct gh_connector *conn;
-	struct gh_store *store;
-	struct gh_map *analysis_cache; /* resource \x1f env \x1f sql -> struct gh_sql_analysis* */
-	int64_t cache_policy;          /* the policy version the cache was filled under */
-	uint64_t schema_epoch;         /* srv->schema_epoch when this worker last read schema versions */
-};
 
 /* How long a resource's schema version, once read, is trusted before a cached analysis is
  * used again. A change made through this server is seen at once (schema_epoch); one made by
@@ -113,7 +67,7 @@ struct worker {
 #define GH_SCHEMA_RECHECK_US 1000
 
 struct ctx {
-	struct ctx *next;
+	struct gh_job job;            /* first: a ctx is a job */
 	struct server *srv;
 	struct conn *conn;
 	char request_id[40];
@@ -134,10 +88,13 @@ struct ctx {
 	size_t sqllen;
 	struct gh_query_body qb;
 	json_t *params;
-	const char *resource_path;
+	const struct gh_policy_resource *res_def; /* in c->policy */
+	const struct gh_policy_resenv *resenv;    /* in c->policy */
 	struct gh_sql_analysis *analysis;
 	struct gh_verdict verdict;
 	struct gh_exec_result exec;
+	int backend_status;           /* PostgreSQL: 502/503 when no backend connection could be had */
+	char backend_message[200];
 	char approval_id[64];
 	struct gh_approval approval;
 	int64_t since, limit;
@@ -282,17 +239,15 @@ static void finish(struct ctx *c)
 	ctx_free(c);
 }
 
-/* From any thread: hands ctx back to the loop to respond. */
-static void to_loop(struct ctx *c)
+void gh_srv_to_loop(struct server *srv, struct gh_job *j)
 {
-	struct server *srv = c->srv;
-	c->next = NULL;
+	j->next = NULL;
 	pthread_mutex_lock(&srv->cmu);
 	if (srv->ctail)
-		srv->ctail->next = c;
+		srv->ctail->next = j;
 	else
-		srv->chead = c;
-	srv->ctail = c;
+		srv->chead = j;
+	srv->ctail = j;
 	pthread_mutex_unlock(&srv->cmu);
 	event_active(srv->wake, EV_READ, 0);
 }
@@ -301,29 +256,53 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
 	pthread_mutex_lock(&srv->cmu);
-	struct ctx *c = srv->chead;
+	struct gh_job *j = srv->chead;
 	srv->chead = srv->ctail = NULL;
 	pthread_mutex_unlock(&srv->cmu);
-	while (c) {
-		struct ctx *next = c->next;
-		finish(c);
-		c = next;
+	while (j) {
+		struct gh_job *next = j->next;
+		j->done(j);
+		j = next;
 	}
+}
+
+void gh_srv_to_worker(struct server *srv, struct gh_job *j)
+{
+	j->next = NULL;
+	pthread_mutex_lock(&srv->wmu);
+	if (srv->wtail)
+		srv->wtail->next = j;
+	else
+		srv->whead = j;
+	srv->wtail = j;
+	pthread_cond_signal(&srv->wcv);
+	pthread_mutex_unlock(&srv->wmu);
+}
+
+static void ctx_run(struct gh_job *j, struct worker *w)
+{
+	struct ctx *c = (struct ctx *)j;
+	c->work(c, w);
+}
+
+static void ctx_done(struct gh_job *j)
+{
+	finish((struct ctx *)j);
+}
+
+/* From any thread: hands ctx back to the loop to respond. */
+static void to_loop(struct ctx *c)
+{
+	c->job.done = ctx_done;
+	gh_srv_to_loop(c->srv, &c->job);
 }
 
 static void to_worker(struct ctx *c, void (*fn)(struct ctx *, struct worker *))
 {
-	struct server *srv = c->srv;
 	c->work = fn;
-	c->next = NULL;
-	pthread_mutex_lock(&srv->wmu);
-	if (srv->wtail)
-		srv->wtail->next = c;
-	else
-		srv->whead = c;
-	srv->wtail = c;
-	pthread_cond_signal(&srv->wcv);
-	pthread_mutex_unlock(&srv->wmu);
+	c->job.run = ctx_run;
+	c->job.done = ctx_done;
+	gh_srv_to_worker(c->srv, &c->job);
 }
 
 static void *worker_main(void *arg)
@@ -339,13 +318,13 @@ static void *worker_main(void *arg)
 			pthread_cond_wait(&srv->wcv, &srv->wmu);
 		if (!srv->whead)
 			break;
-		struct ctx *c = srv->whead;
-		srv->whead = c->next;
+		struct gh_job *j = srv->whead;
+		srv->whead = j->next;
 		if (!srv->whead)
 			srv->wtail = NULL;
 		pthread_mutex_unlock(&srv->wmu);
-		c->next = NULL;
-		c->work(c, w);
+		j->next = NULL;
+		j->run(j, w);
 		pthread_mutex_lock(&srv->wmu);
 	}
 	pthread_mutex_unlock(&srv->wmu);
@@ -420,7 +399,7 @@ static void revoked_add(const char *jti, void *arg)
  * request: PRAGMA data_version costs no I/O; the marks query runs only after a commit by
  * someone else (the audit head moves on every batch, so that is often), and the policy text
  * and revocation list are read only when their marks moved. */
-static void refresh(struct server *srv)
+void gh_srv_refresh(struct server *srv)
 {
 	int64_t v = gh_store_data_version(srv->store);
 	if (v == srv->data_version)
@@ -470,16 +449,15 @@ static void refresh(struct server *srv)
 
 /* Verifies the bearer token (cached after the first signature check), revocation, and the
  * user's standing in the current policy. Sets the 401 response and returns false on failure. */
-static bool authenticate(struct ctx *c)
+void gh_srv_request_id(struct server *srv, char *out, size_t n)
 {
-	struct server *srv = c->srv;
-	struct gh_str a = c->req.authorization;
-	if (!a.p || a.len < 8 || strncasecmp(a.p, "Bearer ", 7) != 0) {
-		set_error(c, 401, "unauthenticated", "send Authorization: Bearer <token>", NULL);
-		return false;
-	}
-	const char *tok = a.p + 7;
-	size_t toklen = a.len - 7;
+	uint64_t k = __atomic_add_fetch(&srv->rid_counter, 1, __ATOMIC_RELAXED);
+	snprintf(out, n, "req_%08x%012llx", srv->rid_prefix, (unsigned long long)k);
+}
+
+bool gh_srv_verify_token(struct server *srv, const char *tok, size_t toklen, struct gh_claims *out, char *why,
+			 size_t whylen)
+{
 	int64_t now = gh_now();
 	struct gh_claims *cached = toklen <= GH_TOKEN_MAX_BYTES ? gh_map_get(srv->token_cache, tok, toklen) : NULL;
 	if (cached && now > cached->exp + GH_TOKEN_SKEW) {
@@ -487,29 +465,46 @@ static bool authenticate(struct ctx *c)
 		cached = NULL;
 	}
 	if (cached) {
-		c->claims = *cached;
+		*out = *cached;
 	} else {
 		struct gh_error err;
-		if (gh_token_verify(tok, toklen, srv->signer.kid, srv->signer.pk, now, &c->claims, &err)) {
-			set_error(c, 401, "invalid_token", err.message, NULL);
+		if (gh_token_verify(tok, toklen, srv->signer.kid, srv->signer.pk, now, out, &err)) {
+			snprintf(why, whylen, "%s", err.message);
 			return false;
 		}
 		struct gh_claims *copy = malloc(sizeof *copy);
 		if (copy) {
-			*copy = c->claims;
+			*copy = *out;
 			if (gh_map_count(srv->token_cache) >= GH_TOKEN_CACHE_MAX)
 				gh_map_clear(srv->token_cache);
 			if (gh_map_put(srv->token_cache, tok, toklen, copy))
 				free(copy);
 		}
 	}
-	if (gh_map_get(srv->revoked, c->claims.jti, strlen(c->claims.jti))) {
-		set_error(c, 401, "invalid_token", "token has been revoked", NULL);
+	if (gh_map_get(srv->revoked, out->jti, strlen(out->jti))) {
+		snprintf(why, whylen, "token has been revoked");
 		return false;
 	}
-	const struct gh_policy_user *u = gh_config_user(c->policy, c->claims.sub);
+	const struct gh_policy_user *u = srv->policy ? gh_config_user(srv->policy, out->sub) : NULL;
 	if (!u || u->disabled) {
-		set_error(c, 401, "invalid_token", u ? "user is disabled" : "user no longer exists", NULL);
+		snprintf(why, whylen, "%s", u ? "user is disabled" : "user no longer exists");
+		return false;
+	}
+	return true;
+}
+
+/* Verifies the bearer token, revocation, and the user's standing in the current policy.
+ * Sets the 401 response and returns false on failure. */
+static bool authenticate(struct ctx *c)
+{
+	struct gh_str a = c->req.authorization;
+	if (!a.p || a.len < 8 || strncasecmp(a.p, "Bearer ", 7) != 0) {
+		set_error(c, 401, "unauthenticated", "send Authorization: Bearer <token>", NULL);
+		return false;
+	}
+	char why[200];
+	if (!gh_srv_verify_token(c->srv, a.p + 7, a.len - 7, &c->claims, why, sizeof why)) {
+		set_error(c, 401, "invalid_token", why, NULL);
 		return false;
 	}
 	gh_config_user_groups(c->policy, c->claims.sub, &c->groups);
@@ -537,6 +532,11 @@ static void record_query(struct ctx *c, struct gh_audit_record *r, const char *e
 /* Turns an execution result into the response. */
 static const char *exec_response(struct ctx *c)
 {
+	if (c->backend_status) {
+		set_error(c, c->backend_status, c->backend_status == 503 ? "pool_exhausted" : "resource_unavailable",
+			  c->backend_message, NULL);
+		return "error";
+	}
 	switch (c->exec.status) {
 	case 0:
 		set_ok(c, 200, c->exec.json.data ? c->exec.json.data : "", c->exec.json.len);
@@ -553,13 +553,50 @@ static const char *exec_response(struct ctx *c)
 	}
 }
 
-static void w_exec(struct ctx *c, struct worker *w)
+/* Runs the decided statement into c->exec on the resource (SQLite or PostgreSQL), as user
+ * and app (c->groups holds user's groups). A PostgreSQL read that fails because a pooled
+ * connection had died while idle is retried once on a fresh connection. */
+static void run_statement(struct ctx *c, struct worker *w, const char *sql, size_t len, json_t *params,
+			  const char *user, const char *app)
 {
 	struct server *srv = c->srv;
 	struct gh_exec_limits lim = {srv->o.max_rows, GH_DEFAULT_MAX_RESULT_BYTES, srv->o.statement_ms};
-	gh_connector_exec(w->conn, c->resource_path, c->analysis->cls, c->sql, c->sqllen, c->params, &lim, &c->exec);
-	if (c->analysis->cls != GH_SQL_READ)
-		__atomic_add_fetch(&srv->schema_epoch, 1, __ATOMIC_RELEASE);
+	enum gh_sql_class cls = c->analysis->cls;
+	if (c->res_def->kind == GH_RESOURCE_SQLITE) {
+		gh_connector_exec(w->conn, c->resenv->path, cls, sql, len, params, &lim, &c->exec);
+		if (cls != GH_SQL_READ)
+			__atomic_add_fetch(&srv->schema_epoch, 1, __ATOMIC_RELEASE);
+		return;
+	}
+	struct gh_pg_claims claims = {user, c->groups.data ? c->groups.data : "", app, c->resenv->env};
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct gh_pg_conn *pc = NULL;
+		struct gh_error err;
+		uint64_t epoch = __atomic_load_n(&srv->secrets_epoch, __ATOMIC_ACQUIRE);
+		if (gh_pg_acquire(srv->pg, c->res_def->name, c->resenv->env, c->resenv->secret, epoch, &pc, &err)) {
+			c->backend_status = err.code == GH_ETIMEOUT ? 503 : 502;
+			snprintf(c->backend_message, sizeof c->backend_message, "%s",
+				 err.code == GH_ETIMEOUT ? "every connection to the resource is busy; try again"
+							 : "the resource's database cannot be reached");
+			gh_log(GH_LOG_ERROR, "resource %s/%s: %s", c->res_def->name, c->resenv->env, err.message);
+			c->exec.status = GH_EIO;
+			snprintf(c->exec.error, sizeof c->exec.error, "%s", c->backend_message);
+			return;
+		}
+		bool reused = gh_pg_conn_reused(pc);
+		gh_buf_reset(&c->exec.json);
+		gh_pg_exec(pc, cls, sql, len, params, &lim, &claims, &c->exec);
+		gh_pg_release(pc);
+		if (!(c->exec.conn_lost && reused && cls == GH_SQL_READ))
+			return;
+		gh_log(GH_LOG_WARN, "resource %s/%s: a pooled connection was lost; retrying the read once",
+		       c->res_def->name, c->resenv->env);
+	}
+}
+
+static void w_exec(struct ctx *c, struct worker *w)
+{
+	run_statement(c, w, c->sql, c->sqllen, c->params, c->claims.sub, c->claims.app);
 	const char *st = exec_response(c);
 	struct gh_audit_record r;
 	bool is_read = c->analysis->cls == GH_SQL_READ;
@@ -629,10 +666,12 @@ static int analyse(struct ctx *c, struct worker *w)
 	/* The cached analysis holds while the resource's schema is the one it was made under. */
 	int64_t schema = 0;
 	struct gh_error err;
+	bool pg = c->res_def->kind == GH_RESOURCE_POSTGRES;
 	uint64_t epoch = __atomic_load_n(&srv->schema_epoch, __ATOMIC_ACQUIRE);
 	uint64_t max_age = epoch == w->schema_epoch ? GH_SCHEMA_RECHECK_US : 0;
 	w->schema_epoch = epoch;
-	if (gh_connector_schema_version(w->conn, c->resource_path, max_age, &schema, &err)) {
+	/* A PostgreSQL analysis depends on the text alone (the parser needs no catalog). */
+	if (!pg && gh_connector_schema_version(w->conn, c->resenv->path, max_age, &schema, &err)) {
 		gh_buf_free(&key);
 		return resource_unavailable(c, &err);
 	}
@@ -644,11 +683,11 @@ static int analyse(struct ctx *c, struct worker *w)
 		return 0;
 	}
 	sqlite3 *db = NULL;
-	if (gh_connector_sqlite(w->conn, c->resource_path, &db, &err)) {
+	if (!pg && gh_connector_sqlite(w->conn, c->resenv->path, &db, &err)) {
 		gh_buf_free(&key);
 		return resource_unavailable(c, &err);
 	}
-	if (gh_sql_analyze_sqlite(db, c->sql, c->sqllen, &a)) {
+	if (pg ? gh_sql_analyze_pg(c->sql, c->sqllen, &a) : gh_sql_analyze_sqlite(db, c->sql, c->sqllen, &a)) {
 		gh_buf_free(&key);
 		return GH_ENOMEM;
 	}
@@ -668,6 +707,42 @@ static int analyse(struct ctx *c, struct worker *w)
 }
 
 static void w_query(struct ctx *c, struct worker *w);
+
+int gh_srv_analyse_pg(struct worker *w, int64_t policy_version, const char *sql, size_t len,
+		      struct gh_sql_analysis **out)
+{
+	if (w->cache_policy != policy_version) {
+		gh_map_clear(w->analysis_cache);
+		w->cache_policy = policy_version;
+	}
+	struct gh_buf key;
+	gh_buf_init(&key, len + 8);
+	if (gh_buf_puts(&key, "\x1fpg\x1f") || gh_buf_append(&key, sql, len)) {
+		gh_buf_free(&key);
+		return GH_ENOMEM;
+	}
+	struct gh_sql_analysis *a = gh_map_get(w->analysis_cache, key.data, key.len);
+	if (a) {
+		gh_buf_free(&key);
+		gh_sql_analysis_ref(a);
+		*out = a;
+		return 0;
+	}
+	if (gh_sql_analyze_pg(sql, len, &a)) {
+		gh_buf_free(&key);
+		return GH_ENOMEM;
+	}
+	if (a->cls != GH_SQL_FORBIDDEN && a->cls != GH_SQL_DESTRUCTIVE) {
+		if (gh_map_count(w->analysis_cache) >= GH_SQL_CACHE_MAX)
+			gh_map_clear(w->analysis_cache);
+		gh_sql_analysis_ref(a);
+		if (gh_map_put(w->analysis_cache, key.data, key.len, a))
+			gh_sql_analysis_unref(a);
+	}
+	gh_buf_free(&key);
+	*out = a;
+	return 0;
+}
 
 static void handle_query(struct ctx *c)
 {
@@ -707,7 +782,8 @@ static void handle_query(struct ctx *c)
 		record_query(c, &rec, "query", "denied");
 		return audit_then(c, &rec, NULL);
 	}
-	c->resource_path = re->path;
+	c->res_def = r;
+	c->resenv = re;
 	to_worker(c, w_query);
 }
 
@@ -724,6 +800,19 @@ static void w_query(struct ctx *c, struct worker *w)
 	struct gh_request_facts f = {c->claims.sub, c->claims.app, res, env, c->analysis->cls, c->analysis->reason,
 				     c->analysis->own_only};
 	gh_policy_decide(c->policy, &f, &c->verdict);
+	/* Over HTTP each request is one statement in its own transaction. */
+	if (c->verdict.decision != GH_DENY && c->analysis->nstmts > 1) {
+		c->verdict.decision = GH_DENY;
+		snprintf(c->verdict.rule, sizeof c->verdict.rule, "one-statement-per-request");
+		snprintf(c->verdict.message, sizeof c->verdict.message,
+			 "the HTTP API runs one statement per request (this text holds %zu)", c->analysis->nstmts);
+	} else if (c->verdict.decision != GH_DENY && c->analysis->cls == GH_SQL_SESSION) {
+		c->verdict.decision = GH_DENY;
+		snprintf(c->verdict.rule, sizeof c->verdict.rule, "session-statement");
+		snprintf(c->verdict.message, sizeof c->verdict.message,
+			 "transaction control and session settings have no effect over HTTP: each request is its "
+			 "own transaction");
+	}
 	struct gh_audit_record rec;
 	switch (c->verdict.decision) {
 	case GH_DENY:
@@ -849,12 +938,13 @@ static void record_approval(struct ctx *c, struct gh_audit_record *r, const char
 
 static void w_approval_execute(struct ctx *c, struct worker *w)
 {
-	struct server *srv = c->srv;
-	struct gh_exec_limits lim = {srv->o.max_rows, GH_DEFAULT_MAX_RESULT_BYTES, srv->o.statement_ms};
 	json_error_t je;
 	json_t *params = json_loads(c->approval.params, 0, &je);
-	gh_connector_exec(w->conn, c->resource_path, c->analysis->cls, c->approval.statement,
-			  strlen(c->approval.statement), params, &lim, &c->exec);
+	/* the statement runs with the requester's identity */
+	gh_buf_reset(&c->groups);
+	gh_config_user_groups(c->policy, c->approval.requester, &c->groups);
+	run_statement(c, w, c->approval.statement, strlen(c->approval.statement), params, c->approval.requester,
+		      c->approval.app);
 	json_decref(params);
 	const char *st = exec_response(c);
 	/* Keep the outcome with the approval, then answer with the approval and the result. */
@@ -880,8 +970,6 @@ static void w_approval_execute(struct ctx *c, struct worker *w)
 	r.user = c->approval.requester;
 	r.app = c->approval.app;
 	r.rows = c->exec.status == 0 ? c->exec.rows : -1;
-	gh_buf_reset(&c->groups);
-	gh_config_user_groups(c->policy, c->approval.requester, &c->groups);
 	r.groups = c->groups.data;
 	snprintf(detail, sizeof detail, "{\"approval\":\"%s\",\"approved_by\":\"%s\"}", c->approval.id, c->claims.sub);
 	audit_then(c, &r, NULL);
@@ -924,8 +1012,10 @@ static void w_decide_approval(struct ctx *c, struct worker *w, bool approve)
 	const struct gh_policy_resenv *re = gh_config_resenv(res, c->approval.environment);
 	sqlite3 *db = NULL;
 	struct gh_error err;
-	if (!re || gh_connector_sqlite(w->conn, re->path, &db, &err) ||
-	    gh_sql_analyze_sqlite(db, c->approval.statement, strlen(c->approval.statement), &c->analysis)) {
+	const char *stmt = c->approval.statement;
+	if (!re || (res->kind == GH_RESOURCE_POSTGRES ? gh_sql_analyze_pg(stmt, strlen(stmt), &c->analysis)
+		    : gh_connector_sqlite(w->conn, re->path, &db, &err) ||
+			      gh_sql_analyze_sqlite(db, stmt, strlen(stmt), &c->analysis))) {
 		gh_store_approval_finish(w->store, c->approval.id, GH_APPROVAL_FAILED,
 					 "{\"error\":\"the resource is no longer available\"}");
 		set_error(c, 409, "resource_unavailable", "the resource or environment is no longer available", NULL);
@@ -934,7 +1024,8 @@ static void w_decide_approval(struct ctx *c, struct worker *w, bool approve)
 		record_approval(c, &r, event, "failed", detail, sizeof detail);
 		return audit_then(c, &r, NULL);
 	}
-	c->resource_path = re->path;
+	c->res_def = res;
+	c->resenv = re;
 	struct gh_request_facts f = {c->approval.requester, c->approval.app, c->approval.resource,
 				     c->approval.environment, c->analysis->cls, c->analysis->reason, c->analysis->own_only};
 	gh_policy_decide(c->policy, &f, &c->verdict);
@@ -1127,8 +1218,7 @@ static struct ctx *ctx_new(struct conn *cn)
 	c->conn = cn;
 	c->start_us = gh_mono_us();
 	c->start_ms = gh_now_ms();
-	snprintf(c->request_id, sizeof c->request_id, "req_%08x%012llx", srv->rid_prefix,
-		 (unsigned long long)++srv->rid_counter);
+	gh_srv_request_id(srv, c->request_id, sizeof c->request_id);
 	gh_buf_init(&c->out, (size_t)GH_DEFAULT_MAX_RESULT_BYTES + 64 * 1024);
 	gh_buf_init(&c->groups, 64 * 1024);
 	gh_buf_init(&c->tables, 1 << 20);
@@ -1189,7 +1279,7 @@ static void conn_process(struct conn *cn)
 	gh_http_parse((const uint8_t *)c->raw, used, (size_t)srv->o.max_body, &used2, &c->req, &status, &why);
 	evbuffer_drain(in, used);
 	c->keep_alive = c->req.keep_alive && !srv->stopping;
-	refresh(srv);
+	gh_srv_refresh(srv);
 	if (srv->policy) {
 		gh_config_ref(srv->policy);
 		c->policy = srv->policy;
@@ -1298,6 +1388,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	srv->stopping = true;
 	gh_log(GH_LOG_INFO, "signal %d: stopping after %d request(s) in flight", (int)sig, srv->inflight);
 	evconnlistener_disable(srv->listener);
+	gh_pgwire_stop(srv);
 	srv->stop_deadline = gh_mono_us() + 10u * 1000000u;
 	struct timeval tick = {0, 20000};
 	srv->drain = event_new(srv->base, -1, EV_PERSIST, on_drain, srv);
@@ -1348,6 +1439,9 @@ void gh_server_opts_default(struct gh_server_opts *o)
 	o->max_rows = GH_DEFAULT_MAX_ROWS;
 	o->statement_ms = GH_DEFAULT_STATEMENT_MS;
 	o->approval_ttl = GH_DEFAULT_APPROVAL_TTL;
+	o->pg_pool = 8;
+	o->pg_wait_ms = 5000;
+	o->pg_max_packet = 1024 * 1024;
 }
 
 static void free_claims(void *p)
@@ -1358,6 +1452,29 @@ static void free_claims(void *p)
 static void free_analysis(void *p)
 {
 	gh_sql_analysis_unref(p);
+}
+
+/* The pools' way to a credential: read and opened on demand, never cached in the clear. */
+static int pg_dsn(void *arg, const char *secret, char *out, size_t cap)
+{
+	struct server *srv = arg;
+	char *v = NULL;
+	int64_t version = 0;
+	pthread_mutex_lock(&srv->vault_mu);
+	sodium_mprotect_readonly(srv->master);
+	int rc = gh_vault_secret_get(srv->vault_store, srv->master, secret, &v, &version);
+	sodium_mprotect_noaccess(srv->master);
+	pthread_mutex_unlock(&srv->vault_mu);
+	if (rc)
+		return rc;
+	size_t n = strlen(v);
+	if (n >= cap) {
+		gh_vault_secret_free(v);
+		return GH_ETOOBIG;
+	}
+	memcpy(out, v, n + 1);
+	gh_vault_secret_free(v);
+	return 0;
 }
 
 int gh_server_run(const struct gh_server_opts *o, struct gh_error *err)
@@ -1385,9 +1502,28 @@ int gh_server_run(const struct gh_server_opts *o, struct gh_error *err)
 	if ((rc = gh_vault_master_load(o->datadir, master, err)))
 		goto out;
 	rc = gh_identity_signer_load(srv->store, master, &srv->signer, err);
+	/* Kept for the vault, in guarded memory that is inaccessible except while a secret is
+	 * being opened. */
+	srv->master = sodium_malloc(GH_VAULT_KEY_BYTES);
+	if (srv->master) {
+		memcpy(srv->master, master, GH_VAULT_KEY_BYTES);
+		sodium_mprotect_noaccess(srv->master);
+	}
 	gh_vault_wipe(master, sizeof master);
 	if (rc)
 		goto out;
+	if (!srv->master) {
+		rc = gh_error_set(err, GH_ENOMEM, "out of memory");
+		goto out;
+	}
+	pthread_mutex_init(&srv->vault_mu, NULL);
+	if ((rc = gh_store_open(dbpath, true, &srv->vault_store, err)))
+		goto out;
+	srv->pg = gh_pg_pools_new(o->pg_pool, o->pg_wait_ms, pg_dsn, srv);
+	if (!srv->pg) {
+		rc = gh_error_set(err, GH_ENOMEM, "out of memory");
+		goto out;
+	}
 	{
 		int n = 0;
 		gh_store_approvals_recover(srv->store, &n);
@@ -1403,7 +1539,7 @@ int gh_server_run(const struct gh_server_opts *o, struct gh_error *err)
 	}
 	srv->data_version = -1;
 	srv->revocations = -1;
-	refresh(srv);
+	gh_srv_refresh(srv);
 	if (!srv->policy)
 		gh_log(GH_LOG_WARN, "no policy applied yet: every data request is refused until 'gatehouse apply'");
 	if ((rc = gh_audit_open(o->datadir, &srv->audit, err)))
@@ -1478,6 +1614,8 @@ int gh_server_run(const struct gh_server_opts *o, struct gh_error *err)
 		printf("listening on http://[%s]:%d\n", host, port);
 	}
 	fflush(stdout);
+	if (o->pg_addr && (rc = gh_pgwire_start(srv, err)))
+		goto out;
 	gh_log(GH_LOG_INFO, "serving %s with %d workers, policy version %lld", o->datadir, srv->nthreads,
 	       (long long)srv->policy_version);
 	event_base_dispatch(srv->base);
@@ -1498,6 +1636,7 @@ out:
 		on_wake(-1, 0, srv); /* responses that completed while draining */
 	while (srv->conns)
 		conn_free(srv->conns);
+	gh_pgwire_free(srv);
 	if (srv->listener)
 		evconnlistener_free(srv->listener);
 	if (srv->wake) event_free(srv->wake);
@@ -1511,6 +1650,10 @@ out:
 	if (srv->policy)
 		gh_config_unref(srv->policy);
 	gh_identity_signer_wipe(&srv->signer);
+	gh_pg_pools_free(srv->pg);
+	gh_store_close(srv->vault_store);
+	if (srv->master)
+		sodium_free(srv->master);
 	gh_store_close(srv->store);
 	pthread_mutex_destroy(&srv->wmu);
 	pthread_cond_destroy(&srv->wcv);

@@ -303,9 +303,22 @@ static void test_errors_resources(void **state)
 {
 	(void)state;
 	char doc[1024];
+	snprintf(doc, sizeof doc, "%sresources:\n  - name: crm\n    kind: mysql\n"
+		 "    environments: {staging: {path: /x.db}}\n", res_head);
+	expect_err_at(doc, NULL, 7, 11, "resources[].kind: expected sqlite or postgres, got 'mysql'");
+	/* postgres resources name a vault secret, never a path or an inline credential */
 	snprintf(doc, sizeof doc, "%sresources:\n  - name: crm\n    kind: postgres\n"
 		 "    environments: {staging: {path: /x.db}}\n", res_head);
-	expect_err_at(doc, NULL, 7, 11, "resources[].kind: expected sqlite, got 'postgres'");
+	expect_err_at(doc, NULL, 8, 30, "unknown key 'path' (expected one of: secret");
+	snprintf(doc, sizeof doc, "%sresources:\n  - name: crm\n    kind: postgres\n"
+		 "    environments: {staging: {secret: \"postgres://u:pw@h/db\"}}\n", res_head);
+	expect_err_at(doc, NULL, 8, 38, "secret");
+	snprintf(doc, sizeof doc, "%sresources:\n  - name: crm\n    kind: postgres\n"
+		 "    environments: {staging: {}}\n", res_head);
+	expect_err_at(doc, NULL, 8, 29, "missing required key 'secret'");
+	snprintf(doc, sizeof doc, "%sresources:\n  - name: crm\n    kind: sqlite\n"
+		 "    environments: {staging: {secret: crm-dsn}}\n", res_head);
+	expect_err_at(doc, NULL, 8, 30, "unknown key 'secret' (expected one of: path");
 	snprintf(doc, sizeof doc, "%sresources:\n  - name: crm\n    kind: sqlite\n    environments:\n"
 		 "      staging: {path: /x.db}\n      qa: {path: /y.db}\n", res_head);
 	expect_err_at(doc, NULL, 10, 7, "resources[].environments: environment 'qa' is not defined");
@@ -334,7 +347,7 @@ static void test_errors_resources(void **state)
 	expect_err_at(doc, NULL, 7, 5, "apps[]: unknown key 'version'");
 	snprintf(doc, sizeof doc, "%sapps:\n  - name: x\n  - name: x\n", res_head);
 	expect_err_at(doc, NULL, 7, 11, "apps: 'x' is defined twice");
-	CHECKED("resources: kind postgres, undefined env, missing or relative path, missing keys, duplicates");
+	CHECKED("resources: unknown kind, postgres secret-only (no path, no inline DSN), undefined env, missing or relative path, missing keys, duplicates");
 }
 
 static void test_errors_grants(void **state)
