@@ -1593,14 +1593,6 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
 /* ---------------------------------------------------------------- lifecycle */
 
-static int parse_hostport(const char *addr, struct sockaddr_storage *ss, socklen_t *len)
-{
-	int sl = (int)sizeof *ss;
-	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)ss, &sl))
-		return GH_EINVAL;
-	*len = (socklen_t)sl;
-	return 0;
-}
 
 int gh_pgwire_start(struct server *srv, struct gh_error *err)
 {
@@ -1626,7 +1618,7 @@ int gh_pgwire_start(struct server *srv, struct gh_error *err)
 	}
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	if (parse_hostport(srv->o.pg_addr, &ss, &sl))
+	if (gh_srv_parse_addr(srv->o.pg_addr, &ss, &sl))
 		return gh_error_set(err, GH_EINVAL, "--pg: expected HOST:PORT (e.g. 127.0.0.1:6432), got '%s'",
 				    srv->o.pg_addr);
 	pw->listener = evconnlistener_new_bind(srv->base, on_accept, pw,

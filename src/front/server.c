@@ -1395,7 +1395,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_add(srv->drain, &tick);
 }
 
-static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *len)
+int gh_srv_parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[256];
 	const char *colon = strrchr(addr, ':');
@@ -1557,7 +1557,7 @@ int gh_server_run(const struct gh_server_opts *o, struct gh_error *err)
 	}
 	struct sockaddr_storage ss;
 	socklen_t sslen;
-	if (parse_addr(o->http_addr, &ss, &sslen)) {
+	if (gh_srv_parse_addr(o->http_addr, &ss, &sslen)) {
 		rc = gh_error_set(err, GH_EINVAL, "--http: expected HOST:PORT (e.g. 127.0.0.1:8080), got '%s'", o->http_addr);
 		goto out;
 	}

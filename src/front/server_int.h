@@ -8,6 +8,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <pthread.h>
+#include <sys/socket.h>
 
 #include "audit/audit.h"
 #include "config/config.h"
@@ -98,6 +99,9 @@ bool gh_srv_verify_token(struct server *srv, const char *tok, size_t len, struct
  * policy_version empties the cache when it changes. Returns a reference (unref it). */
 int gh_srv_analyse_pg(struct worker *w, int64_t policy_version, const char *sql, size_t len,
 		      struct gh_sql_analysis **out);
+/* Parses "HOST:PORT" (IPv4, or [IPv6]:PORT); port 0 asks for a free one. */
+struct sockaddr_storage;
+int gh_srv_parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *len);
 /* Makes a request id ("req_" + hex) unique in this process. */
 void gh_srv_request_id(struct server *srv, char *out, size_t n);
 
