@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pg_query.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +19,16 @@
  * (Belongs in core/limits.h; kept here because that header is owned elsewhere.) */
 #define PG_MAX_DEPTH 1000
 /* Text longer than this is refused without parsing: the caller bounds statements far lower
- * (GH_DEFAULT_MAX_STATEMENT); this keeps libpg_query's int offsets meaningful regardless. */
-#define PG_MAX_TEXT (16 * 1024 * 1024)
+ * (GH_DEFAULT_MAX_STATEMENT); this bounds the parser's stack below (PG_STACK_PER_BYTE). */
+#define PG_MAX_TEXT (1024 * 1024)
+/* libpg_query recurses once per tree level while it writes the tree out, and a left-deep
+ * chain ("1+1+1...") makes one level per two bytes: 100 KiB needs about 8 MiB of stack (measured,
+ * release build; twice that under ASan). Texts up to PG_INLINE_MAX bytes (at most ~2000 levels,
+ * well under 1 MiB) parse on the caller's stack; longer ones on a helper thread whose stack is
+ * PG_STACK_PER_BYTE times the length (virtual memory, touched only as deep as the tree goes). */
+#define PG_INLINE_MAX (4 * 1024)
+#define PG_STACK_PER_BYTE 512
+#define PG_STACK_MIN (8 * 1024 * 1024)
 
 enum effect {
 	FX_NONE,        /* expression or clause: contributes nothing by itself */
@@ -299,7 +308,7 @@ static const char *const function_deny[] = {
 static const char *const function_deny_prefix[] = {
 	"lo_", "pg_ls_", "dblink_", "query_to_xml", "cursor_to_xml", "table_to_xml",
 	"schema_to_xml", "database_to_xml", "pg_logical_", "pg_replication_origin_",
-	"pg_stat_reset",
+	"pg_stat_reset", "binary_upgrade_",
 };
 
 /* CTE names visible at a point of the tree; a RangeVar naming one is not a table. */
@@ -900,7 +909,8 @@ static void visit_node(struct walk *w, const struct frame *f, const char *type, 
 		json_t *opt;
 		/* any ANALYZE option counts, even ANALYZE false: over-classing is the safe side */
 		json_array_foreach(json_object_get(n, "options"), i, opt)
-			if (str_is(json_object_get(opt, "DefElem"), "defname", "analyze"))
+			if (!str_field(json_object_get(opt, "DefElem"), "defname") ||
+			    strcasecmp(str_field(json_object_get(opt, "DefElem"), "defname"), "analyze") == 0)
 				analyze = true;
 		child.plan_only = f->plan_only || !analyze;
 	}
@@ -1067,12 +1077,57 @@ static int analyze_tree(struct gh_sql_analysis *a, const char *text, size_t len,
 	return rc;
 }
 
+/* libpg_query's two calls on one text: the parse tree, and the fingerprint when it parses. */
+struct pg_call {
+	const char *text;
+	PgQueryParseResult pr;
+	PgQueryFingerprintResult fp;
+	bool fingerprinted;
+};
+
+static void *pg_call_run(void *arg)
+{
+	struct pg_call *c = arg;
+	c->pr = pg_query_parse(c->text);
+	if (!c->pr.error) {
+		c->fp = pg_query_fingerprint(c->text);
+		c->fingerprinted = true;
+	}
+	return NULL;
+}
+
+/* Runs pg_call_run with enough stack for a text of len bytes (see PG_INLINE_MAX). Returns 0, or
+ * GH_ENOMEM when the helper thread cannot be made. libpg_query keeps its memory per thread and
+ * frees a thread's at exit; its results are plain heap memory, freed by the caller. */
+static int pg_call(struct pg_call *c, size_t len)
+{
+	if (len <= PG_INLINE_MAX) {
+		pg_call_run(c);
+		return 0;
+	}
+	pthread_attr_t attr;
+	pthread_t t;
+	size_t stack = len * PG_STACK_PER_BYTE;
+	if (stack < PG_STACK_MIN)
+		stack = PG_STACK_MIN;
+	if (pthread_attr_init(&attr) != 0)
+		return GH_ENOMEM;
+	int rc = pthread_attr_setstacksize(&attr, stack);
+	if (rc == 0)
+		rc = pthread_create(&t, &attr, pg_call_run, c);
+	pthread_attr_destroy(&attr);
+	if (rc != 0)
+		return GH_ENOMEM;
+	pthread_join(t, NULL);
+	return 0;
+}
+
 int gh_sql_analyze_pg(const char *sql, size_t len, struct gh_sql_analysis **out)
 {
 	struct gh_sql_analysis *a = calloc(1, sizeof *a);
 	char *text = NULL;
 	json_t *root = NULL;
-	PgQueryParseResult pr = {0};
+	struct pg_call call = {0};
 	bool parsed = false;
 	int rc = 0;
 
@@ -1096,8 +1151,11 @@ int gh_sql_analyze_pg(const char *sql, size_t len, struct gh_sql_analysis **out)
 		memcpy(text, sql, len);
 	text[len] = '\0';
 
-	pr = pg_query_parse(text);
+	call.text = text;
+	if ((rc = pg_call(&call, len)) != 0)
+		goto done;
 	parsed = true;
+	PgQueryParseResult pr = call.pr;
 	if (pr.error) {
 		forbid(a, "syntax error: %s at position %d", pr.error->message ? pr.error->message : "?",
 		       pr.error->cursorpos);
@@ -1129,14 +1187,14 @@ int gh_sql_analyze_pg(const char *sql, size_t len, struct gh_sql_analysis **out)
 	if ((rc = analyze_tree(a, text, len, stmts)) != 0)
 		goto done;
 
-	PgQueryFingerprintResult fp = pg_query_fingerprint(text);
-	if (!fp.error)
-		snprintf(a->fingerprint, sizeof a->fingerprint, "%016" PRIx64, fp.fingerprint);
-	pg_query_free_fingerprint_result(fp);
+	if (call.fingerprinted && !call.fp.error)
+		snprintf(a->fingerprint, sizeof a->fingerprint, "%016" PRIx64, call.fp.fingerprint);
 done:
 	json_decref(root);
 	if (parsed)
-		pg_query_free_parse_result(pr);
+		pg_query_free_parse_result(call.pr);
+	if (call.fingerprinted)
+		pg_query_free_fingerprint_result(call.fp);
 	free(text);
 	if (rc) {
 		gh_sql_analysis_unref(a);

@@ -5,6 +5,7 @@
  * spans, parameters, syntax error positions). */
 #include "unit.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "sql/sql.h"
@@ -177,6 +178,9 @@ static void test_writes(void **state)
 		"EXPLAIN (ANALYZE, BUFFERS) UPDATE t SET a = 1",
 		"EXPLAIN ANALYZE WITH d AS (DELETE FROM t) SELECT 1",
 		"EXPLAIN ANALYZE SELECT nextval('s')",
+		"EXPLAIN ANALYSE DELETE FROM t",
+		"EXPLAIN (analyse) DELETE FROM t",
+		"EXPLAIN (\"analyze\" false) DELETE FROM t", /* any ANALYZE option counts: the safe side */
 	};
 	expect_all(writes, N(writes), GH_SQL_WRITE);
 	CHECKED("%zu writes: INSERT/UPDATE/DELETE/MERGE, writes in CTEs, row locks, LOCK, COPY FROM STDIN, "
@@ -847,6 +851,48 @@ static void test_deep_nesting(void **state)
 	CHECKED("deep nesting refused (parser limit, tree depth limit), ordinary depth allowed");
 }
 
+struct deep_job {
+	const char *sql;
+	enum gh_sql_class cls;
+	int rc;
+};
+
+static void *deep_job_run(void *arg)
+{
+	struct deep_job *j = arg;
+	struct gh_sql_analysis *a = NULL;
+	j->rc = gh_sql_analyze_pg(j->sql, strlen(j->sql), &a);
+	if (a)
+		j->cls = a->cls;
+	gh_sql_analysis_unref(a);
+	return NULL;
+}
+
+/* libpg_query recurses per tree level: a deep text analysed on a thread with a small stack
+ * must be refused, not crash the thread. */
+static void test_deep_nesting_small_stack(void **state)
+{
+	(void)state;
+	static char sql[100 * 1024];
+	static const size_t sizes[] = {4 * 1024, 4 * 1024 + 2, sizeof sql};
+	for (size_t k = 0; k < N(sizes); k++) {
+		size_t n = (size_t)snprintf(sql, sizeof sql, "SELECT 1");
+		while (n + 3 < sizes[k])
+			n += (size_t)snprintf(sql + n, sizeof sql - n, "+1");
+		struct deep_job j = {.sql = sql};
+		pthread_attr_t attr;
+		pthread_t t;
+		assert_int_equal(pthread_attr_init(&attr), 0);
+		assert_int_equal(pthread_attr_setstacksize(&attr, 2 * 1024 * 1024), 0);
+		assert_int_equal(pthread_create(&t, &attr, deep_job_run, &j), 0);
+		pthread_attr_destroy(&attr);
+		pthread_join(t, NULL);
+		assert_int_equal(j.rc, 0);
+		assert_int_equal(j.cls, GH_SQL_FORBIDDEN);
+	}
+	CHECKED("deep texts (4 KiB and 100 KiB chains) on a thread with a 2 MiB stack: refused, no crash");
+}
+
 static void test_ref_counting(void **state)
 {
 	(void)state;
@@ -879,6 +925,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_nparams),
 	cmocka_unit_test(test_syntax_errors),
 	cmocka_unit_test(test_deep_nesting),
+	cmocka_unit_test(test_deep_nesting_small_stack),
 	cmocka_unit_test(test_ref_counting),
 };
 

@@ -1,0 +1,1 @@
+SELECT a, $1 FROM app.t x JOIN u ON u.id = x.id WHERE b IN (SELECT 1) ORDER BY 1 LIMIT 10

@@ -1,0 +1,1 @@
+BEGIN READ ONLY; SET LOCAL search_path = x; SHOW work_mem; COMMIT

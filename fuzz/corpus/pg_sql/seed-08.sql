@@ -1,0 +1,1 @@
+SELECT pg_catalog.set_config('gatehouse.user', 'x', true), lo_import('/etc/passwd')

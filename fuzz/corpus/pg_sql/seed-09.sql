@@ -1,0 +1,1 @@
+EXPLAIN (ANALYZE, BUFFERS) UPDATE t SET a = nextval('s') WHERE a = $2

@@ -1,0 +1,1 @@
+SELECT E'\''; DROP TABLE t; --', "drop" FROM "truncate" /* c */
