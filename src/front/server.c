@@ -266,6 +266,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static int worker_start(struct server *srv);
+
 void gh_srv_to_worker(struct server *srv, struct gh_job *j)
 {
 	j->next = NULL;
@@ -275,6 +277,9 @@ void gh_srv_to_worker(struct server *srv, struct gh_job *j)
 	else
 		srv->whead = j;
 	srv->wtail = j;
+	srv->queued++;
+	if (srv->queued > srv->idle && worker_start(srv) == 0)
+		gh_log(GH_LOG_INFO, "all workers busy: started worker %d", srv->nthreads);
 	pthread_cond_signal(&srv->wcv);
 	pthread_mutex_unlock(&srv->wmu);
 }
@@ -305,6 +310,37 @@ static void to_worker(struct ctx *c, void (*fn)(struct ctx *, struct worker *))
 	gh_srv_to_worker(c->srv, &c->job);
 }
 
+static void *worker_main(void *arg);
+static void free_analysis(void *p);
+
+/* Starts one more worker (call with wmu held). Workers block in libpq while a statement runs,
+ * possibly on a lock held by a client transaction whose next statement is still queued: the
+ * pool grows when every worker is busy, so a queued job never waits for a blocked one. */
+static int worker_start(struct server *srv)
+{
+	if (srv->nthreads >= srv->max_threads)
+		return GH_ETOOBIG;
+	struct worker *w = calloc(1, sizeof *w);
+	struct gh_error err;
+	if (w) {
+		w->srv = srv;
+		w->cache_policy = -1;
+	}
+	if (!w || !(w->conn = gh_connector_new()) || !(w->analysis_cache = gh_map_new(free_analysis)) ||
+	    gh_store_open(srv->dbpath, true, &w->store, &err) ||
+	    pthread_create(&srv->threads[srv->nthreads], NULL, worker_main, w)) {
+		if (w) {
+			gh_map_free(w->analysis_cache);
+			gh_connector_free(w->conn);
+			gh_store_close(w->store);
+			free(w);
+		}
+		return GH_EINTERNAL;
+	}
+	srv->nthreads++;
+	return 0;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -314,11 +350,14 @@ static void *worker_main(void *arg)
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	pthread_mutex_lock(&srv->wmu);
 	for (;;) {
+		srv->idle++;
 		while (!srv->whead && !srv->wstop)
 			pthread_cond_wait(&srv->wcv, &srv->wmu);
+		srv->idle--;
 		if (!srv->whead)
 			break;
 		struct gh_job *j = srv->whead;
+		srv->queued--;
 		srv->whead = j->next;
 		if (!srv->whead)
 			srv->wtail = NULL;
@@ -1574,25 +1613,18 @@ int gh_server_run(const struct gh_server_opts *o, struct gh_error *err)
 	event_add(srv->sigint, NULL);
 	event_add(srv->sigterm, NULL);
 
-	srv->nthreads = o->workers > 0 ? o->workers : 1;
-	srv->threads = calloc((size_t)srv->nthreads, sizeof *srv->threads);
-	for (int i = 0; srv->threads && i < srv->nthreads; i++) {
-		struct worker *w = calloc(1, sizeof *w);
-		if (w) {
-			w->srv = srv;
-			w->cache_policy = -1;
-		}
-		if (!w || !(w->conn = gh_connector_new()) || !(w->analysis_cache = gh_map_new(free_analysis)) ||
-		    gh_store_open(dbpath, true, &w->store, err) ||
-		    pthread_create(&srv->threads[i], NULL, worker_main, w)) {
+	srv->max_threads = GH_MAX_WORKERS;
+	srv->threads = calloc((size_t)srv->max_threads, sizeof *srv->threads);
+	if (!srv->threads || gh_path_join(srv->dbpath, sizeof srv->dbpath, o->datadir, "gatehouse.db")) {
+		rc = gh_error_set(err, GH_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < (o->workers > 0 ? o->workers : 1); i++) {
+		pthread_mutex_lock(&srv->wmu);
+		int wrc = worker_start(srv);
+		pthread_mutex_unlock(&srv->wmu);
+		if (wrc) {
 			rc = gh_error_set(err, GH_EINTERNAL, "cannot start worker threads");
-			srv->nthreads = i;
-			if (w) {
-				gh_map_free(w->analysis_cache);
-				gh_connector_free(w->conn);
-				gh_store_close(w->store);
-				free(w);
-			}
 			goto out;
 		}
 	}

@@ -7,6 +7,7 @@
 
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sys/socket.h>
 
@@ -20,6 +21,9 @@
 
 struct worker;
 struct gh_pgwire;
+
+/* Workers: --workers start; more start (up to this many) while every one is busy. */
+#define GH_MAX_WORKERS 256
 
 /* A unit of work: run() on a worker thread, then done() on the loop thread. */
 struct gh_job {
@@ -66,7 +70,9 @@ struct server {
 	struct gh_job *whead, *wtail;
 	bool wstop;
 	pthread_t *threads;
-	int nthreads;
+	int nthreads, max_threads;
+	int idle, queued;             /* workers waiting for work; jobs not yet taken */
+	char dbpath[PATH_MAX];        /* the store, for workers started later */
 
 	/* completion queue back to the loop */
 	pthread_mutex_t cmu;
