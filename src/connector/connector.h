@@ -90,6 +90,27 @@ struct gh_pg_claims {
 int gh_pg_begin(PGconn *c, bool read_only, int64_t timeout_ms, const struct gh_pg_claims *claims,
 		struct gh_exec_result *res);
 
+/* One statement's text and parameters as libpq takes them. */
+struct gh_pg_stmt {
+	const char *sql;            /* NUL-terminated */
+	int n;
+	const Oid *types;           /* NULL or n entries (0: let the server infer) */
+	const char *const *vals;
+	const int *lens, *fmts;     /* NULL: all text */
+	int result_format;          /* 0 text, 1 binary */
+};
+
+/* In one round trip: BEGIN (READ ONLY for reads), the statement timeout and the claims, the
+ * statement, and for reads ROLLBACK. Returns 0 with the statement's results next in line
+ * (single-row mode): read them with PQgetResult until NULL, then call
+ * gh_pg_pipeline_finish. A write is still open after finish: COMMIT or ROLLBACK it. On
+ * failure res holds the error and the pipeline is already finished. */
+int gh_pg_pipeline_start(PGconn *pg, const struct gh_pg_stmt *st, bool read_only, int64_t timeout_ms,
+			 const struct gh_pg_claims *claims, struct gh_exec_result *res);
+/* Drains the pipeline to its sync point and leaves pipeline mode; rolls back a transaction
+ * that a failed statement left aborted. */
+void gh_pg_pipeline_finish(PGconn *pg);
+
 /* Runs one analysed statement in its own transaction (reads READ ONLY) with the claims set,
  * params bound as $1..$n (JSON null, booleans, numbers, strings; never spliced), at most
  * max_rows rows / max_bytes of JSON kept (the rest is cancelled). Commits a write only when it

@@ -336,6 +336,65 @@ int gh_pg_begin(PGconn *pg, bool read_only, int64_t timeout_ms, const struct gh_
 	return 0;
 }
 
+int gh_pg_pipeline_start(PGconn *pg, const struct gh_pg_stmt *st, bool read_only, int64_t timeout_ms,
+			 const struct gh_pg_claims *claims, struct gh_exec_result *res)
+{
+	char tmo[32];
+	snprintf(tmo, sizeof tmo, "%lld", (long long)(timeout_ms > 0 ? timeout_ms : 0));
+	const char *cv[5] = {tmo, claims->user ? claims->user : "", claims->groups ? claims->groups : "",
+			     claims->app ? claims->app : "", claims->environment ? claims->environment : ""};
+	if (!PQenterPipelineMode(pg))
+		return result_error(pg, NULL, res);
+	bool ok = PQsendQueryParams(pg, read_only ? "BEGIN READ ONLY" : "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+		  PQsendQueryParams(pg,
+				    "SELECT set_config('statement_timeout', $1, true),"
+				    " set_config('gatehouse.user', $2, true), set_config('gatehouse.groups', $3, true),"
+				    " set_config('gatehouse.app', $4, true), set_config('gatehouse.environment', $5, true)",
+				    5, NULL, cv, NULL, NULL, 0) &&
+		  PQsendQueryParams(pg, st->sql, st->n, st->types, st->vals, st->lens, st->fmts, st->result_format) &&
+		  (!read_only || PQsendQueryParams(pg, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0)) && PQpipelineSync(pg);
+	if (!ok) {
+		result_error(pg, NULL, res);
+		gh_pg_pipeline_finish(pg);
+		return res->status;
+	}
+	/* the results of BEGIN and set_config, each followed by NULL */
+	for (int q = 0; q < 2; q++) {
+		PGresult *r;
+		while ((r = PQgetResult(pg))) {
+			ExecStatusType t = PQresultStatus(r);
+			if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK && !res->status)
+				result_error(pg, r, res);
+			PQclear(r);
+		}
+	}
+	if (res->status) {
+		gh_pg_pipeline_finish(pg);
+		return res->status;
+	}
+	PQsetSingleRowMode(pg);
+	return 0;
+}
+
+void gh_pg_pipeline_finish(PGconn *pg)
+{
+	/* whatever remains (ROLLBACK's result, NULL separators) up to the sync point */
+	for (int guard = 0; guard < 16 && PQpipelineStatus(pg) != PQ_PIPELINE_OFF; guard++) {
+		PGresult *r = PQgetResult(pg);
+		if (!r)
+			continue;
+		ExecStatusType t = PQresultStatus(r);
+		PQclear(r);
+		if (t == PGRES_PIPELINE_SYNC)
+			break;
+		if (PQstatus(pg) != CONNECTION_OK)
+			break;
+	}
+	PQexitPipelineMode(pg);
+	if (PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) == PQTRANS_INERROR)
+		PQclear(PQexec(pg, "ROLLBACK")); /* an aborted statement left its transaction open */
+}
+
 /* JSON params as text values for $1..$n. vals[i] point into params or tmp (16 bytes each). */
 static int params_text(json_t *params, const char **vals, char (*tmp)[40], size_t n, struct gh_exec_result *res)
 {
@@ -427,13 +486,6 @@ static int put_pg_value(struct gh_buf *b, const PGresult *r, int row, int col)
 	}
 }
 
-/* Drains what remains of a running command after a cancel or an error. */
-static void drain(PGconn *pg)
-{
-	PGresult *r;
-	while ((r = PQgetResult(pg)))
-		PQclear(r);
-}
 
 int gh_pg_exec(struct gh_pg_conn *c, enum gh_sql_class cls, const char *sql, size_t len, json_t *params,
 	       const struct gh_exec_limits *lim, const struct gh_pg_claims *claims, struct gh_exec_result *res)
@@ -470,13 +522,9 @@ int gh_pg_exec(struct gh_pg_conn *c, enum gh_sql_class cls, const char *sql, siz
 		res->status = rc;
 		goto out;
 	}
-	if ((rc = gh_pg_begin(pg, read, lim->timeout_ms, claims, res)))
+	struct gh_pg_stmt pst = {text, (int)n, NULL, vals, NULL, NULL, 0};
+	if ((rc = gh_pg_pipeline_start(pg, &pst, read, lim->timeout_ms, claims, res)))
 		goto out;
-	if (!PQsendQueryParams(pg, text, (int)n, NULL, vals, NULL, NULL, 0) || !PQsetSingleRowMode(pg)) {
-		rc = result_error(pg, NULL, res);
-		drain(pg);
-		goto rollback;
-	}
 	struct gh_buf *b = &res->json;
 	size_t limit_bytes = lim->max_bytes > 0 ? (size_t)lim->max_bytes : (size_t)-1;
 	bool header = false, cancelled = false;
@@ -537,13 +585,13 @@ int gh_pg_exec(struct gh_pg_conn *c, enum gh_sql_class cls, const char *sql, siz
 		}
 		PQclear(r);
 	}
+	gh_pg_pipeline_finish(pg); /* a read's ROLLBACK ran in the pipeline */
 	if (rc)
 		goto rollback;
-	/* A truncated read was cancelled mid-way: its transaction is aborted, and a read has
-	 * nothing to commit anyway. */
-	if (read || cancelled) {
+	/* A truncated write was cancelled mid-way: nothing of it may stay. */
+	if (!read && cancelled) {
 		PQclear(PQexec(pg, "ROLLBACK"));
-	} else if ((rc = simple(pg, "COMMIT", res))) {
+	} else if (!read && (rc = simple(pg, "COMMIT", res))) {
 		goto out;
 	}
 	if (header)
@@ -557,7 +605,7 @@ int gh_pg_exec(struct gh_pg_conn *c, enum gh_sql_class cls, const char *sql, siz
 	res->status = rc;
 	goto out;
 rollback:
-	if (PQstatus(pg) == CONNECTION_OK)
+	if (PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) != PQTRANS_IDLE)
 		PQclear(PQexec(pg, "ROLLBACK"));
 	if (!res->status)
 		res->status = rc;

@@ -422,20 +422,24 @@ static int run_backend(struct pjob *j, const struct stmt_run *s, enum gh_sql_cla
 	struct gh_exec_result er;
 	memset(&er, 0, sizeof er);
 	bool own_txn = !pc->pinned;
-	if (own_txn) {
-		struct gh_pg_claims cl = {pc->claims.sub, j->groups.data ? j->groups.data : "",
-					  pc->claims.app, pc->env};
-		if (gh_pg_begin(pg, cls == GH_SQL_READ || cls == GH_SQL_SESSION, srv->o.statement_ms, &cl, &er)) {
-			err_msg(&j->out, "ERROR", er.sqlstate[0] ? er.sqlstate : "08006", er.error, NULL, NULL);
-			gh_pg_release(conn);
-			return GH_EIO;
-		}
-	}
+	bool read = cls == GH_SQL_READ || cls == GH_SQL_SESSION;
 	char *text = gh_strndup(s->sql, s->len);
 	int rc = 0;
 	set_cancel(pc, pg);
-	if (!text || !PQsendQueryParams(pg, text, (int)s->n, s->types, s->vals, s->lens, s->fmts, s->result_format) ||
-	    !PQsetSingleRowMode(pg)) {
+	if (!text) {
+		err_msg(&j->out, "ERROR", "53200", "out of memory", NULL, NULL);
+		rc = GH_ENOMEM;
+	} else if (own_txn) {
+		/* BEGIN, claims, the statement (and a read's ROLLBACK) in one round trip */
+		struct gh_pg_claims cl = {pc->claims.sub, j->groups.data ? j->groups.data : "", pc->claims.app,
+					  pc->env};
+		struct gh_pg_stmt pst = {text, (int)s->n, s->types, s->vals, s->lens, s->fmts, s->result_format};
+		if (gh_pg_pipeline_start(pg, &pst, read, srv->o.statement_ms, &cl, &er)) {
+			err_msg(&j->out, "ERROR", er.sqlstate[0] ? er.sqlstate : "08006", er.error, NULL, NULL);
+			rc = GH_EIO;
+		}
+	} else if (!PQsendQueryParams(pg, text, (int)s->n, s->types, s->vals, s->lens, s->fmts, s->result_format) ||
+		   !PQsetSingleRowMode(pg)) {
 		backend_error(&j->out, pg, NULL);
 		rc = GH_EIO;
 	}
@@ -496,6 +500,8 @@ static int run_backend(struct pjob *j, const struct stmt_run *s, enum gh_sql_cla
 		PQclear(r);
 	}
 	set_cancel(pc, NULL);
+	if (own_txn && rc == 0)
+		gh_pg_pipeline_finish(pg);
 	if (too_big && !failed) {
 		j->out.len = out_mark;
 		char m[200];
@@ -507,7 +513,7 @@ static int run_backend(struct pjob *j, const struct stmt_run *s, enum gh_sql_cla
 	if (!failed && !s->portal && tag[0])
 		gh_pgw_build_command_complete(&j->out, tag);
 	if (own_txn) {
-		if (!failed && cls != GH_SQL_READ && cls != GH_SQL_SESSION) {
+		if (!failed && !read) {
 			PGresult *c = PQexec(pg, "COMMIT");
 			if (PQresultStatus(c) != PGRES_COMMAND_OK) {
 				j->out.len = out_mark;
@@ -515,7 +521,7 @@ static int run_backend(struct pjob *j, const struct stmt_run *s, enum gh_sql_cla
 				failed = true;
 			}
 			PQclear(c);
-		} else if (PQstatus(pg) == CONNECTION_OK) {
+		} else if (PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) != PQTRANS_IDLE) {
 			PQclear(PQexec(pg, "ROLLBACK"));
 		}
 		gh_pg_release(conn);
