@@ -831,14 +831,30 @@ static void ext_error(struct pjob *j, const char *state, const char *msg)
 	j->pc->skip = true;
 }
 
+static void msg_parse_decoded(struct pjob *j, const struct gh_pgw_parse *pp);
+
 static void msg_parse(struct pjob *j, const struct gh_pgw_msg *m)
 {
-	struct pgc *pc = j->pc;
-	static __thread uint32_t types[PGW_PARAMS_CAP];
+	/* each type OID takes 4 bytes of the message: that bounds the array */
+	size_t cap = m->len / 4 + 1 < PGW_PARAMS_CAP ? m->len / 4 + 1 : PGW_PARAMS_CAP;
+	uint32_t *types = malloc(cap * sizeof *types);
 	struct gh_pgw_parse p;
 	char why[200];
-	if (gh_pgw_decode_parse(m, &p, types, PGW_PARAMS_CAP, why, sizeof why))
+	if (!types)
+		return ext_error(j, "53200", "out of memory");
+	int drc = gh_pgw_decode_parse(m, &p, types, cap, why, sizeof why);
+	if (drc) {
+		free(types);
 		return ext_error(j, "08P01", why);
+	}
+	msg_parse_decoded(j, &p);
+	free(types);
+}
+
+static void msg_parse_decoded(struct pjob *j, const struct gh_pgw_parse *pp)
+{
+	struct pgc *pc = j->pc;
+	const struct gh_pgw_parse p = *pp;
 	if (p.query.len > (size_t)pc->pw->srv->o.max_statement)
 		return ext_error(j, "54000", "statement text too long");
 	if (p.name.len && gh_map_get(pc->stmts, p.name.p, p.name.len))
@@ -894,14 +910,29 @@ static struct pstmt *stmt_copy(const struct pstmt *s)
 	return c;
 }
 
+static void msg_bind_decoded(struct pjob *j, const struct gh_pgw_bind *bp);
+
 static void msg_bind(struct pjob *j, const struct gh_pgw_msg *m)
 {
-	struct pgc *pc = j->pc;
-	static __thread struct gh_pgw_value vals[PGW_PARAMS_CAP];
+	/* each parameter takes at least 4 bytes of the message: that bounds the array */
+	size_t cap = m->len / 4 + 1 < PGW_PARAMS_CAP ? m->len / 4 + 1 : PGW_PARAMS_CAP;
+	struct gh_pgw_value *vals = malloc(cap * sizeof *vals);
 	struct gh_pgw_bind b;
 	char why[200];
-	if (gh_pgw_decode_bind(m, &b, vals, PGW_PARAMS_CAP, why, sizeof why))
+	if (!vals)
+		return ext_error(j, "53200", "out of memory");
+	if (gh_pgw_decode_bind(m, &b, vals, cap, why, sizeof why)) {
+		free(vals);
 		return ext_error(j, "08P01", why);
+	}
+	msg_bind_decoded(j, &b);
+	free(vals);
+}
+
+static void msg_bind_decoded(struct pjob *j, const struct gh_pgw_bind *bp)
+{
+	struct pgc *pc = j->pc;
+	const struct gh_pgw_bind b = *bp;
 	struct pstmt *st = gh_map_get(pc->stmts, b.statement.p, b.statement.len);
 	if (!st)
 		return ext_error(j, "26000", "prepared statement does not exist");
