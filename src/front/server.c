@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -1530,6 +1531,10 @@ int gh_server_run(const struct gh_server_opts *o, struct gh_error *err)
 	pthread_mutex_init(&srv->cmu, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN); /* a file-size limit makes writes fail (and the audit fail closed) */
+	/* No core files: the process holds the master key, opened secrets and libpq's copies of
+	 * backend credentials. */
+	struct rlimit nocore = {0, 0};
+	setrlimit(RLIMIT_CORE, &nocore);
 	randombytes_buf(&srv->rid_prefix, sizeof srv->rid_prefix);
 
 	if (gh_path_join(dbpath, sizeof dbpath, o->datadir, "gatehouse.db")) {
