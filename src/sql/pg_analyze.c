@@ -615,6 +615,13 @@ static void visit_rangevar(struct walk *w, json_t *rv)
 		raise_class(w, GH_SQL_FORBIDDEN, "relation without a name");
 		return;
 	}
+	/* Backend connections are pooled: a temporary object would outlive the request and be
+	 * seen by the next caller on that connection. */
+	const char *persist = str_field(rv, "relpersistence");
+	if ((persist && strcmp(persist, "t") == 0) || (schema && strncmp(schema, "pg_temp", 7) == 0)) {
+		raise_class(w, GH_SQL_FORBIDDEN, "temporary objects outlive the request on a pooled connection");
+		return;
+	}
 	if (!cat && !schema && !w->f->target)
 		for (const struct scope *s = w->f->scope; s; s = s->up)
 			if (strcmp(s->name, rel) == 0)
@@ -1157,7 +1164,10 @@ int gh_sql_analyze_pg(const char *sql, size_t len, struct gh_sql_analysis **out)
 	parsed = true;
 	PgQueryParseResult pr = call.pr;
 	if (pr.error) {
-		forbid(a, "syntax error: %s at position %d", pr.error->message ? pr.error->message : "?",
+		/* the parser's own words ("syntax error at or near ..."), prefixed only when they do not
+		 * already say so; the pgwire front relies on the prefix */
+		const char *m = pr.error->message ? pr.error->message : "?";
+		forbid(a, "%s%s at position %d", strncmp(m, "syntax error", 12) == 0 ? "" : "syntax error: ", m,
 		       pr.error->cursorpos);
 		goto done;
 	}

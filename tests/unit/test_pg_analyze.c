@@ -195,7 +195,6 @@ static void test_ddl(void **state)
 		"c int REFERENCES t(id) ON DELETE CASCADE, d int GENERATED ALWAYS AS IDENTITY)",
 		"CREATE TABLE p (a int, b date) PARTITION BY RANGE (b)",
 		"CREATE TABLE p1 PARTITION OF p FOR VALUES FROM ('2020-01-01') TO ('2021-01-01')",
-		"CREATE TEMP TABLE tt (a int) ON COMMIT DROP",
 		"CREATE TABLE l (LIKE t INCLUDING ALL)",
 		"CREATE INDEX CONCURRENTLY i ON t USING btree (lower(name)) INCLUDE (v) WHERE v > 0",
 		"CREATE VIEW v AS SELECT * FROM t WITH CHECK OPTION",
@@ -391,6 +390,13 @@ static void test_forbidden(void **state)
 {
 	(void)state;
 	static const struct refusal forbidden[] = {
+		/* backend connections are pooled: temporary objects would outlive the request */
+		{"CREATE TEMP TABLE tt (a int) ON COMMIT DROP", "temporary objects"},
+		{"CREATE TEMPORARY VIEW tv AS SELECT 1", "temporary objects"},
+		{"CREATE TEMP SEQUENCE ts", "temporary objects"},
+		{"SELECT * INTO TEMP t2 FROM t", "temporary objects"},
+		{"CREATE TABLE pg_temp.x (a int)", "temporary objects"},
+		{"SELECT * FROM pg_temp.x", "temporary objects"},
 		{"COPY t FROM PROGRAM 'id'", "PROGRAM"},
 		{"COPY (SELECT 1) TO PROGRAM 'cat > /tmp/x'", "PROGRAM"},
 		{"COPY t TO '/tmp/x'", "server file"},
