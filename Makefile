@@ -76,6 +76,7 @@ fuzz: deps
 
 bench: deps all
 	@bench/http_read/run
+	@bench/pgbench/run
 
 clean:
 	rm -rf build

@@ -464,10 +464,23 @@ static void alter_object(struct walk *w, const char *objtype, const char *verb)
 }
 
 /* Settings that decide who the session is or what Gatehouse told the server about the caller. */
+/* Settings a caller may not change: who they are (role, session authorization, the
+ * gatehouse.* claims), and the limits and modes Gatehouse sets for a request (a statement
+ * timeout of 0 inside a client transaction would lift the limit; read-only modes and
+ * replication role guard what a transaction may do). */
 static bool protected_setting(const char *name)
 {
-	return !name || strcasecmp(name, "role") == 0 || strcasecmp(name, "session_authorization") == 0 ||
-	       strncasecmp(name, "gatehouse.", 10) == 0;
+	static const char *const fixed[] = {
+		"role", "session_authorization", "statement_timeout", "lock_timeout",
+		"idle_in_transaction_session_timeout", "idle_session_timeout", "transaction_read_only",
+		"default_transaction_read_only", "session_replication_role", "row_security",
+	};
+	if (!name || strncasecmp(name, "gatehouse.", 10) == 0)
+		return true;
+	for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+		if (strcasecmp(name, fixed[i]) == 0)
+			return true;
+	return false;
 }
 
 static bool grow_names(void **p, size_t n, size_t elem, bool *oom)
