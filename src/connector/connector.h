@@ -85,8 +85,10 @@ struct gh_pg_claims {
 	const char *user, *groups, *app, *environment;
 };
 
-/* Opens the request's transaction on c: BEGIN (READ ONLY when read_only), the statement
- * timeout, and the claims, all local to the transaction. On failure res holds the error. */
+/* Opens a client transaction on c: BEGIN (READ ONLY when read_only), the statement timeout,
+ * an idle-in-transaction timeout of 60 s (a client that leaves a transaction open cannot hold
+ * a pooled connection forever: the backend ends it), and the claims, all local to the
+ * transaction. On failure res holds the error. */
 int gh_pg_begin(PGconn *c, bool read_only, int64_t timeout_ms, const struct gh_pg_claims *claims,
 		struct gh_exec_result *res);
 

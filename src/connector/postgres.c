@@ -322,6 +322,7 @@ int gh_pg_begin(PGconn *pg, bool read_only, int64_t timeout_ms, const struct gh_
 			       claims->app ? claims->app : "", claims->environment ? claims->environment : ""};
 	PGresult *r = PQexecParams(pg,
 				   "SELECT set_config('statement_timeout', $1, true),"
+				   " set_config('idle_in_transaction_session_timeout', '60000', true),"
 				   " set_config('gatehouse.user', $2, true), set_config('gatehouse.groups', $3, true),"
 				   " set_config('gatehouse.app', $4, true), set_config('gatehouse.environment', $5, true)",
 				   5, NULL, vals, NULL, NULL, 0);
