@@ -396,11 +396,18 @@ void gh_pg_pipeline_finish(PGconn *pg)
 		PQclear(PQexec(pg, "ROLLBACK")); /* an aborted statement left its transaction open */
 }
 
-/* JSON params as text values for $1..$n. vals[i] point into params or tmp (16 bytes each). */
-static int params_text(json_t *params, const char **vals, char (*tmp)[40], size_t n, struct gh_exec_result *res)
+/* JSON params as libpq values for $1..$n: null, booleans, numbers and strings as text;
+ * {"base64url": "...", "type": OID} as binary bytes of that type (OID 0 or absent: the server
+ * infers it), which is how the wire front keeps a binary parameter for a later approval.
+ * vals[i] point into params, into tmp[i] (40 bytes) or into bin[i] (malloc'd; caller frees). */
+static int params_pg(json_t *params, const char **vals, char (*tmp)[40], uint8_t **bin, int *lens, int *fmts,
+		     Oid *types, size_t n, struct gh_exec_result *res)
 {
 	for (size_t i = 0; i < n; i++) {
 		json_t *v = json_array_get(params, i);
+		lens[i] = 0;
+		fmts[i] = 0;
+		types[i] = 0;
 		switch (json_typeof(v)) {
 		case JSON_NULL: vals[i] = NULL; break;
 		case JSON_TRUE: vals[i] = "true"; break;
@@ -420,9 +427,32 @@ static int params_text(json_t *params, const char **vals, char (*tmp)[40], size_
 			}
 			vals[i] = json_string_value(v);
 			break;
+		case JSON_OBJECT: {
+			json_t *b = json_object_get(v, "base64url"), *t = json_object_get(v, "type");
+			size_t extra = json_object_size(v) - (t ? 1 : 0);
+			if (!json_is_string(b) || extra != 1 || (t && (!json_is_integer(t) || json_integer_value(t) < 0 ||
+							       json_integer_value(t) > 0xFFFFFFFFLL))) {
+				snprintf(res->error, sizeof res->error,
+					 "parameter %zu: an object parameter is {\"base64url\": \"...\", \"type\": OID}", i + 1);
+				return GH_EINVAL;
+			}
+			size_t blen = json_string_length(b), cap = blen / 4 * 3 + 3, got = 0;
+			bin[i] = malloc(cap ? cap : 1);
+			if (!bin[i])
+				return GH_ENOMEM;
+			if (gh_b64url_decode(json_string_value(b), blen, bin[i], cap, &got) || got > INT32_MAX) {
+				snprintf(res->error, sizeof res->error, "parameter %zu: base64url is not valid", i + 1);
+				return GH_EINVAL;
+			}
+			vals[i] = (const char *)bin[i];
+			lens[i] = (int)got;
+			fmts[i] = 1;
+			types[i] = t ? (Oid)json_integer_value(t) : 0;
+			break;
+		}
 		default:
 			snprintf(res->error, sizeof res->error,
-				 "parameter %zu: only null, booleans, numbers and strings can be bound", i + 1);
+				 "parameter %zu: only null, booleans, numbers, strings and {\"base64url\"} can be bound", i + 1);
 			return GH_EINVAL;
 		}
 	}
@@ -507,23 +537,25 @@ int gh_pg_exec(struct gh_pg_conn *c, enum gh_sql_class cls, const char *sql, siz
 		snprintf(res->error, sizeof res->error, "at most 65535 parameters");
 		return res->status = GH_EINVAL;
 	}
+	size_t k = n ? n : 1;
 	char *text = malloc(len + 1);
-	const char **vals = calloc(n ? n : 1, sizeof *vals);
-	char (*tmp)[40] = calloc(n ? n : 1, sizeof *tmp);
-	if (!text || !vals || !tmp) {
-		free(text);
-		free(vals);
-		free(tmp);
-		return res->status = GH_ENOMEM;
+	const char **vals = calloc(k, sizeof *vals);
+	char (*tmp)[40] = calloc(k, sizeof *tmp);
+	uint8_t **bin = calloc(k, sizeof *bin);
+	int *lens = calloc(k, sizeof *lens), *fmts = calloc(k, sizeof *fmts);
+	Oid *types = calloc(k, sizeof *types);
+	int rc = 0;
+	if (!text || !vals || !tmp || !bin || !lens || !fmts || !types) {
+		res->status = GH_ENOMEM;
+		goto out;
 	}
 	memcpy(text, sql, len);
 	text[len] = '\0';
-	int rc = params_text(params, vals, tmp, n, res);
-	if (rc) {
+	if ((rc = params_pg(params, vals, tmp, bin, lens, fmts, types, n, res))) {
 		res->status = rc;
 		goto out;
 	}
-	struct gh_pg_stmt pst = {text, (int)n, NULL, vals, NULL, NULL, 0};
+	struct gh_pg_stmt pst = {text, (int)n, types, vals, lens, fmts, 0};
 	if ((rc = gh_pg_pipeline_start(pg, &pst, read, lim->timeout_ms, claims, res)))
 		goto out;
 	struct gh_buf *b = &res->json;
@@ -611,6 +643,12 @@ rollback:
 	if (!res->status)
 		res->status = rc;
 out:
+	for (size_t i = 0; bin && i < n; i++)
+		free(bin[i]);
+	free(bin);
+	free(lens);
+	free(fmts);
+	free(types);
 	free(text);
 	free(vals);
 	free(tmp);

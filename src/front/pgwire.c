@@ -283,7 +283,9 @@ static char *params_json(const struct stmt_run *s)
 				else
 					enc[0] = '\0';
 			}
-			v = enc ? json_pack("{s:s}", "base64url", enc) : NULL;
+			/* with its type, so an approval can bind it again exactly */
+			v = enc ? json_pack("{s:s,s:I}", "base64url", enc, "type",
+					    (json_int_t)(s->types && s->types[i] ? s->types[i] : 0)) : NULL;
 			free(enc);
 		} else {
 			v = json_stringn(s->vals[i], (size_t)s->lens[i]);
@@ -673,16 +675,6 @@ static int decide_and_run(struct pjob *j, const struct stmt_run *s, const struct
 		snprintf(v.message, sizeof v.message,
 			 "writes in '%s' wait for a reviewer, one statement at a time: send this one outside a "
 			 "transaction block", pc->env);
-	}
-	if (v.decision == GH_PENDING && s->n && s->fmts) {
-		for (size_t i = 0; i < s->n; i++)
-			if (s->fmts[i] == 1) {
-				v.decision = GH_DENY;
-				snprintf(v.rule, sizeof v.rule, "approval-binary-params");
-				snprintf(v.message, sizeof v.message,
-					 "a write that waits for a reviewer must send its parameters as text");
-				break;
-			}
 	}
 	if (v.decision == GH_DENY) {
 		char m[700];
