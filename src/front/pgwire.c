@@ -1354,6 +1354,9 @@ static bool start_tls(struct pgc *pc)
 		SSL_free(ssl);
 		return false;
 	}
+	bufferevent_set_timeouts(pc->bev, NULL, NULL); /* the filter carries the start-up timeout now */
+	struct timeval t = {30, 0};
+	bufferevent_set_timeouts(tb, &t, NULL);
 	pc->bev = tb;
 	pc->tls = true;
 	return true;
@@ -1458,6 +1461,7 @@ static void process_auth(struct pgc *pc, const uint8_t *buf, size_t avail)
 		return pgc_fatal(pc, "3D000", "this resource is not a PostgreSQL database; use the HTTP API");
 	pc->state = PGC_READY;
 	pc->txn = 'I';
+	bufferevent_set_timeouts(pc->bev, NULL, NULL); /* an app's pooled connection may idle for long */
 	send_ready(pc);
 	pgc_process(pc);
 }
