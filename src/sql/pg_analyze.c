@@ -339,6 +339,7 @@ struct walk {
 	enum gh_sql_class cls;
 	bool own_only, oom, too_many;
 	char destructive[256], forbidden[256];
+	const char *text;  /* the analysed text (w->st's span is in it) */
 };
 
 static int rule_cmp(const void *k, const void *r)
@@ -890,6 +891,192 @@ static bool wrapper(json_t *v, const char **type, json_t **inner)
 	return true;
 }
 
+/* ---- code an owner may run: DO blocks and function bodies ----
+ * An `own` grant may run code, but destructive and forbidden statements stay refused inside
+ * it too. The SQL a body holds is analysed like any statement: LANGUAGE sql bodies directly,
+ * PL/pgSQL through libpg_query's PL/pgSQL parser (every embedded statement and expression).
+ * Dynamic SQL (EXECUTE, OPEN ... FOR EXECUTE, RETURN QUERY EXECUTE) cannot be seen before it
+ * runs and is refused, as are bodies in other languages. */
+
+#define PG_CODE_DEPTH 3
+static __thread int code_depth;
+
+/* Folds the analysis of SQL found in code into w. Returns true when sql parsed. */
+static bool code_sql(struct walk *w, const char *sql, size_t len)
+{
+	if (code_depth >= PG_CODE_DEPTH) {
+		raise_class(w, GH_SQL_FORBIDDEN, "code nests code too deeply to analyse");
+		return true;
+	}
+	struct gh_sql_analysis *sub = NULL;
+	code_depth++;
+	int rc = gh_sql_analyze_pg(sql, len, &sub);
+	code_depth--;
+	if (rc) {
+		w->oom = true;
+		return true;
+	}
+	bool parsed = !(sub->cls == GH_SQL_FORBIDDEN && strncmp(sub->reason, "syntax error", 12) == 0);
+	if (parsed && sub->cls == GH_SQL_DESTRUCTIVE)
+		raise_class(w, GH_SQL_DESTRUCTIVE, "code runs a destructive statement: %s", sub->reason);
+	else if (parsed && sub->cls == GH_SQL_FORBIDDEN)
+		raise_class(w, GH_SQL_FORBIDDEN, "code runs a forbidden statement: %s", sub->reason);
+	gh_sql_analysis_unref(sub);
+	return parsed;
+}
+
+/* A PL/pgSQL expression or statement text: as it is, else as a SELECT of it (conditions such
+ * as "n > 2"), else the right side of an assignment. Fails closed. */
+static void code_expr(struct walk *w, const char *q)
+{
+	size_t n = strlen(q);
+	if (code_sql(w, q, n))
+		return;
+	const char *asg = strstr(q, ":=");
+	const char *e = asg ? asg + 2 : q;
+	size_t m = strlen(e);
+	char *sel = malloc(m + 8);
+	if (!sel) {
+		w->oom = true;
+		return;
+	}
+	memcpy(sel, "SELECT ", 7);
+	memcpy(sel + 7, e, m + 1);
+	if (!code_sql(w, sel, m + 7))
+		raise_class(w, GH_SQL_FORBIDDEN, "code holds an expression that cannot be analysed");
+	free(sel);
+}
+
+/* Walks a PL/pgSQL parse tree (JSON) for statements, expressions and dynamic SQL. */
+static void code_walk_plpgsql(struct walk *w, json_t *v, int depth)
+{
+	if (depth > PG_MAX_DEPTH) {
+		raise_class(w, GH_SQL_FORBIDDEN, "code nests too deeply");
+		return;
+	}
+	if (json_is_array(v)) {
+		size_t i;
+		json_t *x;
+		json_array_foreach(v, i, x)
+			code_walk_plpgsql(w, x, depth + 1);
+		return;
+	}
+	if (!json_is_object(v))
+		return;
+	const char *k;
+	json_t *x;
+	json_object_foreach(v, k, x) {
+		if (strcmp(k, "PLpgSQL_stmt_dynexecute") == 0 || strcmp(k, "PLpgSQL_stmt_dynfors") == 0 ||
+		    strcmp(k, "dynquery") == 0) {
+			raise_class(w, GH_SQL_FORBIDDEN, "code runs dynamic SQL (EXECUTE), which cannot be analysed");
+			continue;
+		}
+		if (strcmp(k, "PLpgSQL_expr") == 0 && json_is_string(json_object_get(x, "query"))) {
+			code_expr(w, json_string_value(json_object_get(x, "query")));
+			continue;
+		}
+		code_walk_plpgsql(w, x, depth + 1);
+	}
+}
+
+static void code_plpgsql_parse(struct walk *w, const char *fn);
+
+static void code_plpgsql(struct walk *w, const char *body, bool is_do, bool top)
+{
+	/* The PL/pgSQL parser takes a CREATE FUNCTION: a function's own statement when it stands
+	 * at the top (its return type and parameters matter), else a wrapper around the body with
+	 * a dollar tag the body does not contain. */
+	if (!is_do && top) {
+		char *stmt = gh_strndup(w->text + w->st->offset, w->st->len);
+		if (!stmt) {
+			w->oom = true;
+			return;
+		}
+		code_plpgsql_parse(w, stmt);
+		free(stmt);
+		return;
+	}
+	char tag[32];
+	unsigned k = 0;
+	do
+		snprintf(tag, sizeof tag, "$gh%u$", k++);
+	while (strstr(body, tag) && k < 1000);
+	size_t n = strlen(body) + 2 * strlen(tag) + 96;
+	char *fn = malloc(n);
+	if (!fn) {
+		w->oom = true;
+		return;
+	}
+	snprintf(fn, n, "CREATE FUNCTION gh_code() RETURNS %s LANGUAGE plpgsql AS %s%s%s", is_do ? "void" : "record",
+		 tag, body, tag);
+	code_plpgsql_parse(w, fn);
+	free(fn);
+}
+
+static void code_plpgsql_parse(struct walk *w, const char *fn)
+{
+	PgQueryPlpgsqlParseResult r = pg_query_parse_plpgsql(fn);
+	if (r.error) {
+		raise_class(w, GH_SQL_FORBIDDEN, "PL/pgSQL body does not parse: %.120s",
+			    r.error->message ? r.error->message : "?");
+	} else {
+		json_error_t je;
+		json_t *tree = json_loads(r.plpgsql_funcs ? r.plpgsql_funcs : "", 0, &je);
+		if (!tree)
+			raise_class(w, GH_SQL_FORBIDDEN, "PL/pgSQL body could not be read");
+		else
+			code_walk_plpgsql(w, tree, 0);
+		json_decref(tree);
+	}
+	pg_query_free_plpgsql_parse_result(r);
+}
+
+/* DoStmt (args) and CreateFunctionStmt (options): the language and the body. */
+static void visit_code(struct walk *w, const char *type, json_t *n, bool top)
+{
+	bool is_do = strcmp(type, "DoStmt") == 0;
+	json_t *opts = json_object_get(n, is_do ? "args" : "options");
+	const char *lang = NULL, *body = NULL;
+	bool symbol = false;
+	size_t i;
+	json_t *o;
+	json_array_foreach(opts, i, o) {
+		json_t *d = json_object_get(o, "DefElem");
+		const char *name = str_field(d, "defname");
+		json_t *arg = json_object_get(d, "arg");
+		if (!name)
+			continue;
+		if (strcmp(name, "language") == 0) {
+			lang = json_string_value(json_object_get(json_object_get(arg, "String"), "sval"));
+		} else if (strcmp(name, "as") == 0) {
+			json_t *s1 = json_object_get(arg, "String");
+			json_t *items = json_object_get(json_object_get(arg, "List"), "items");
+			if (!s1 && json_array_size(items) >= 1)
+				s1 = json_object_get(json_array_get(items, 0), "String");
+			symbol = json_array_size(items) > 1; /* AS 'obj_file', 'link_symbol': C code */
+			body = json_string_value(json_object_get(s1, "sval"));
+		}
+	}
+	if (!lang)
+		lang = is_do ? "plpgsql" : "sql";
+	if (!body) {
+		/* BEGIN ATOMIC ... END: the statements are in the tree and walked like any other */
+		if (!json_object_get(n, "sql_body"))
+			raise_class(w, GH_SQL_FORBIDDEN, "a function without a body cannot be analysed");
+		return;
+	}
+	if (symbol || (strcasecmp(lang, "sql") != 0 && strcasecmp(lang, "plpgsql") != 0)) {
+		raise_class(w, GH_SQL_FORBIDDEN, "code in language %.32s cannot be analysed", lang);
+		return;
+	}
+	if (strcasecmp(lang, "sql") == 0) {
+		if (!code_sql(w, body, strlen(body)))
+			raise_class(w, GH_SQL_FORBIDDEN, "the SQL function body does not parse");
+		return;
+	}
+	code_plpgsql(w, body, is_do, top);
+}
+
 /* Visits one node (type NULL: plain data) and pushes its fields. */
 static void visit_node(struct walk *w, const struct frame *f, const char *type, json_t *n)
 {
@@ -906,7 +1093,11 @@ static void visit_node(struct walk *w, const struct frame *f, const char *type, 
 		case FX_READ: raise_class(w, GH_SQL_READ, NULL); break;
 		case FX_WRITE: raise_class(w, GH_SQL_WRITE, NULL); break;
 		case FX_DDL: raise_class(w, GH_SQL_DDL, NULL); break;
-		case FX_OWN: own(w); break;
+		case FX_OWN:
+			own(w);
+			if (strcmp(type, "DoStmt") == 0 || strcmp(type, "CreateFunctionStmt") == 0)
+				visit_code(w, type, n, top);
+			break;
 		case FX_DESTRUCTIVE: raise_class(w, GH_SQL_DESTRUCTIVE, "%s is destructive", r->what); break;
 		case FX_FORBIDDEN:
 			if (r)
@@ -1043,7 +1234,7 @@ static void set_span(struct gh_sql_stmt *s, const char *text, size_t len, json_t
 /* Walks every statement of the parse tree into a. Returns GH_ENOMEM or 0. */
 static int analyze_tree(struct gh_sql_analysis *a, const char *text, size_t len, json_t *stmts)
 {
-	struct walk w = {.a = a};
+	struct walk w = {.a = a, .text = text};
 	size_t nst = json_array_size(stmts), i;
 	json_t *raw;
 	bool destructive = false, forbidden = false;

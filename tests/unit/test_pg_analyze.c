@@ -242,6 +242,42 @@ static void test_ddl(void **state)
 		N(ddl));
 }
 
+/* Code an owner may run is analysed too: destructive and forbidden statements stay refused
+ * inside DO blocks and function bodies, and what cannot be seen (dynamic SQL, other languages)
+ * is refused. */
+static void test_code_bodies(void **state)
+{
+	(void)state;
+	static const struct refusal destructive[] = {
+		{"DO $$BEGIN DROP TABLE notes; END$$", "code runs a destructive statement"},
+		{"DO $$BEGIN IF true THEN TRUNCATE t; END IF; END$$", "TRUNCATE"},
+		{"CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS 'DROP TABLE t'", "DROP TABLE"},
+		{"CREATE FUNCTION f() RETURNS void LANGUAGE sql AS 'SELECT 1; ALTER SYSTEM SET work_mem = 1'", "ALTER SYSTEM"},
+		{"CREATE PROCEDURE p() LANGUAGE plpgsql AS $$BEGIN DROP SCHEMA s CASCADE; END$$", "DROP SCHEMA"},
+	};
+	static const struct refusal forbidden[] = {
+		{"DO $$BEGIN EXECUTE 'DROP TABLE ' || 'notes'; END$$", "dynamic SQL"},
+		{"DO $$BEGIN EXECUTE format('TRUNCATE %I', 't'); END$$", "dynamic SQL"},
+		{"DO $$DECLARE r record; BEGIN FOR r IN EXECUTE 'SELECT 1' LOOP END LOOP; END$$", "dynamic SQL"},
+		{"CREATE FUNCTION f() RETURNS SETOF int LANGUAGE plpgsql AS $$BEGIN RETURN QUERY EXECUTE 'SELECT 1'; END$$",
+		 "dynamic SQL"},
+		{"DO $$BEGIN PERFORM lo_import('/etc/passwd'); END$$", "lo_import"},
+		{"DO $$DECLARE s text; BEGIN s := pg_read_file('/etc/passwd'); END$$", "pg_read_file"},
+		{"DO $$BEGIN IF pg_terminate_backend(1) THEN NULL; END IF; END$$", "pg_terminate_backend"},
+		{"DO $$BEGIN SET ROLE postgres; END$$", "SET ROLE"},
+		{"DO $$BEGIN COPY t TO PROGRAM 'sh'; END$$", "PROGRAM"},
+		{"DO $$BEGIN DO $x$BEGIN EXECUTE 'DROP TABLE t'; END$x$; END$$", "dynamic SQL"},
+		{"CREATE FUNCTION f() RETURNS int LANGUAGE plpython3u AS 'return 1'", "language plpython3u"},
+		{"CREATE FUNCTION f() RETURNS int LANGUAGE c AS 'mylib', 'f'", "cannot be analysed"},
+		{"DO LANGUAGE plperl 'system(\"id\")'", "language plperl"},
+		{"DO $$BEGIN NOT VALID PLPGSQL; END$$", "does not parse"},
+	};
+	expect_refusals(destructive, N(destructive), GH_SQL_DESTRUCTIVE);
+	expect_refusals(forbidden, N(forbidden), GH_SQL_FORBIDDEN);
+	CHECKED("%zu code bodies refused: DROP/TRUNCATE/ALTER SYSTEM inside DO and functions, dynamic SQL, "
+		"forbidden functions in expressions and assignments, other languages", N(destructive) + N(forbidden));
+}
+
 static void test_own_only(void **state)
 {
 	(void)state;
@@ -251,9 +287,13 @@ static void test_own_only(void **state)
 		"CALL p(1)",
 		"CALL s.p()",
 		"CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
-		"CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS 'DROP TABLE t'",
 		"CREATE OR REPLACE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC INSERT INTO t VALUES (1); END",
 		"CREATE FUNCTION g(a int) RETURNS int RETURN a + 1",
+		"DO $$BEGIN UPDATE t SET v = v + 1 WHERE id = 3; END$$",
+		"DO $$DECLARE n int; BEGIN n := (SELECT count(*) FROM t); IF n > 2 THEN RAISE NOTICE 'big'; END IF; END$$",
+		"DO $$BEGIN FOR i IN 1..3 LOOP INSERT INTO t VALUES (i); END LOOP; END$$",
+		"CREATE FUNCTION h() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.v := 0; RETURN NEW; END$$",
+		"CREATE FUNCTION k(a int) RETURNS SETOF t LANGUAGE sql AS 'SELECT * FROM t WHERE id = $1'",
 		"ALTER FUNCTION f() SECURITY DEFINER",
 		"ALTER PROCEDURE p() RENAME TO q",
 		"ALTER ROUTINE f() SET search_path = public",
@@ -919,6 +959,7 @@ static void test_ref_counting(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(test_code_bodies),
 	cmocka_unit_test(test_class_names),
 	cmocka_unit_test(test_reads),
 	cmocka_unit_test(test_writes),
