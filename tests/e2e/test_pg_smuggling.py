@@ -436,6 +436,16 @@ def body(r):
                 "wire: bob's SELECT INTO TEMP customers (rc %d) does not shadow the table for alice" % p.returncode,
                 seen)
 
+        # session-level advisory locks outlive the request on a pooled backend; transaction-level ones do not
+        st, doc, raw = http_outcome(f, bob, "SELECT pg_advisory_xact_lock(4243)")
+        r.check(st == 200, "http: pg_advisory_xact_lock (released at the end of the transaction) is allowed", raw[:200])
+        st, doc, raw = http_outcome(f, bob, "SELECT pg_advisory_lock(4242)")
+        p = f.psql("bob", bob, "SELECT pg_advisory_lock(4244)")
+        time.sleep(0.3)
+        held = f.direct("SELECT objid::int, pid FROM pg_locks WHERE locktype = 'advisory' ORDER BY 1")
+        r.check(not held, "no advisory lock stays held on a pooled backend after the request ends "
+                "(pg_advisory_lock over HTTP answered %d, over the wire rc %d)" % (st, p.returncode), held)
+
         r.check(f.gh.verify().returncode == 0, "gatehouse audit verify: ok", f.gh.verify().stdout + f.gh.verify().stderr)
 
         # ---- COPY with STDIN/STDOUT over HTTP must be answered (refused or run), not hang
