@@ -76,6 +76,14 @@ void gh_pg_release(struct gh_pg_conn *c);
 PGconn *gh_pg_conn_pg(struct gh_pg_conn *c);
 /* True when c had served an earlier request (a failure on it may be a stale idle connection). */
 bool gh_pg_conn_reused(const struct gh_pg_conn *c);
+/* Marks c's backend as gone: gh_pg_release closes it instead of keeping it. */
+void gh_pg_conn_discard(struct gh_pg_conn *c);
+/* True when r (or the connection's state) says the backend session is over: a connection
+ * exception, or the backend terminated. */
+bool gh_pg_lost(PGconn *pg, const PGresult *r);
+/* Ends a COPY the backend started (status PGRES_COPY_*): refuses COPY IN, cancels and drains
+ * COPY OUT. */
+void gh_pg_end_copy(PGconn *pg, int status);
 /* Pool counters for tests and metrics. */
 void gh_pg_pool_stats(struct gh_pg_pools *p, int *open, int *idle, int *waiting);
 

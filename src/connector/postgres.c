@@ -19,6 +19,7 @@ struct gh_pg_conn {
 	PGconn *pg;
 	uint64_t epoch;
 	bool reused;
+	bool broken;             /* the backend is gone: close it on release */
 	struct gh_pg_conn *next; /* idle list */
 };
 
@@ -231,7 +232,7 @@ void gh_pg_release(struct gh_pg_conn *c)
 		return;
 	struct pool *q = c->pool;
 	struct gh_pg_pools *p = q->owner;
-	bool keep = PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE;
+	bool keep = !c->broken && PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE;
 	pthread_mutex_lock(&p->mu);
 	if (keep) {
 		c->next = q->idle;
@@ -256,6 +257,23 @@ PGconn *gh_pg_conn_pg(struct gh_pg_conn *c)
 bool gh_pg_conn_reused(const struct gh_pg_conn *c)
 {
 	return c->reused;
+}
+
+void gh_pg_conn_discard(struct gh_pg_conn *c)
+{
+	c->broken = true;
+}
+
+bool gh_pg_lost(PGconn *pg, const PGresult *r)
+{
+	if (PQstatus(pg) != CONNECTION_OK)
+		return true;
+	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	/* connection exceptions, and the backend being terminated (admin_shutdown,
+	 * crash_shutdown, cannot_connect_now): the session is over even if the socket is not
+	 * closed yet */
+	return st && (strncmp(st, "08", 2) == 0 || strcmp(st, "57P01") == 0 || strcmp(st, "57P02") == 0 ||
+		      strcmp(st, "57P03") == 0);
 }
 
 void gh_pg_pool_stats(struct gh_pg_pools *p, int *open, int *idle, int *waiting)
@@ -287,7 +305,7 @@ static int result_error(PGconn *pg, const PGresult *r, struct gh_exec_result *re
 	size_t n = strlen(res->error);
 	while (n && (res->error[n - 1] == '\n' || res->error[n - 1] == ' '))
 		res->error[--n] = '\0';
-	if (PQstatus(pg) != CONNECTION_OK) {
+	if (gh_pg_lost(pg, r)) {
 		res->conn_lost = true;
 		snprintf(res->error, sizeof res->error, "the connection to the resource's database was lost");
 		return res->status = GH_EIO;
@@ -375,6 +393,25 @@ int gh_pg_pipeline_start(PGconn *pg, const struct gh_pg_stmt *st, bool read_only
 	}
 	PQsetSingleRowMode(pg);
 	return 0;
+}
+
+void gh_pg_end_copy(PGconn *pg, int status)
+{
+	if (status == PGRES_COPY_IN || status == PGRES_COPY_BOTH) {
+		PQputCopyEnd(pg, "COPY is not supported through Gatehouse");
+		return;
+	}
+	PGcancel *cn = PQgetCancel(pg);
+	char eb[64];
+	if (cn) {
+		PQcancel(cn, eb, sizeof eb);
+		PQfreeCancel(cn);
+	}
+	char *buf = NULL;
+	while (PQgetCopyData(pg, &buf, 0) > 0) {
+		PQfreemem(buf);
+		buf = NULL;
+	}
 }
 
 void gh_pg_pipeline_finish(PGconn *pg)
@@ -612,6 +649,12 @@ int gh_pg_exec(struct gh_pg_conn *c, enum gh_sql_class cls, const char *sql, siz
 			const char *t = PQcmdTuples(r);
 			if (t && *t)
 				affected = strtoll(t, NULL, 10);
+		} else if (st == PGRES_COPY_OUT || st == PGRES_COPY_IN || st == PGRES_COPY_BOTH) {
+			/* never reached through the fronts (they refuse COPY); if it is, end it */
+			gh_pg_end_copy(pg, st);
+			snprintf(res->error, sizeof res->error, "COPY is not supported through Gatehouse");
+			if (!rc)
+				rc = res->status = GH_EIO;
 		} else if (!(cancelled && strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "", "57014") == 0)) {
 			if (!rc)
 				rc = result_error(pg, r, res);
@@ -643,6 +686,8 @@ rollback:
 	if (!res->status)
 		res->status = rc;
 out:
+	if (res->conn_lost)
+		c->broken = true;
 	for (size_t i = 0; bin && i < n; i++)
 		free(bin[i]);
 	free(bin);

@@ -412,12 +412,16 @@ static int backend(struct pjob *j, struct gh_pg_conn **out)
 
 /* Runs s on the backend and appends its answer (RowDescription if asked, DataRows,
  * CommandComplete or ErrorResponse) to j->out. rows gets the row count or -1 on failure. */
-static int run_backend(struct pjob *j, const struct stmt_run *s, enum gh_sql_class cls, int64_t *rows)
+static int run_backend_once(struct pjob *j, const struct stmt_run *s, enum gh_sql_class cls, int64_t *rows,
+			    bool *retry)
 {
 	struct pgc *pc = j->pc;
 	struct server *srv = pc->pw->srv;
 	struct gh_pg_conn *conn = NULL;
+	size_t start_mark = j->out.len;
+	bool lost = false;
 	*rows = -1;
+	*retry = false;
 	if (backend(j, &conn))
 		return GH_EIO;
 	PGconn *pg = gh_pg_conn_pg(conn);
@@ -439,6 +443,7 @@ static int run_backend(struct pjob *j, const struct stmt_run *s, enum gh_sql_cla
 		if (gh_pg_pipeline_start(pg, &pst, read, srv->o.statement_ms, &cl, &er)) {
 			err_msg(&j->out, "ERROR", er.sqlstate[0] ? er.sqlstate : "08006", er.error, NULL, NULL);
 			rc = GH_EIO;
+			lost = er.conn_lost;
 		}
 	} else if (!PQsendQueryParams(pg, text, (int)s->n, s->types, s->vals, s->lens, s->fmts, s->result_format) ||
 		   !PQsetSingleRowMode(pg)) {
@@ -490,12 +495,20 @@ static int run_backend(struct pjob *j, const struct stmt_run *s, enum gh_sql_cla
 			}
 		} else if (st == PGRES_EMPTY_QUERY) {
 			gh_pgw_build_empty_query(&j->out);
+		} else if (st == PGRES_COPY_OUT || st == PGRES_COPY_IN || st == PGRES_COPY_BOTH) {
+			gh_pg_end_copy(pg, st); /* the front refuses COPY before it gets here */
+			if (!failed) {
+				j->out.len = out_mark;
+				err_msg(&j->out, "ERROR", "0A000", "COPY is not supported through Gatehouse", NULL, NULL);
+				failed = true;
+			}
 		} else if (!failed) {
 			if (too_big && strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "", "57014") == 0) {
 				/* our own cancel */
 			} else {
 				j->out.len = out_mark; /* no partial rows before an error */
 				backend_error(&j->out, pg, r);
+				lost = gh_pg_lost(pg, r);
 				failed = true;
 			}
 		}
@@ -520,20 +533,45 @@ static int run_backend(struct pjob *j, const struct stmt_run *s, enum gh_sql_cla
 			if (PQresultStatus(c) != PGRES_COMMAND_OK) {
 				j->out.len = out_mark;
 				backend_error(&j->out, pg, c);
+				lost = gh_pg_lost(pg, c);
 				failed = true;
 			}
 			PQclear(c);
 		} else if (PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) != PQTRANS_IDLE) {
 			PQclear(PQexec(pg, "ROLLBACK"));
 		}
+		/* a pooled connection found dead while it sat idle: a read is tried once more on a
+		 * fresh one (nothing of it ran) */
+		*retry = lost && read && gh_pg_conn_reused(conn) && n == 0 && !(s->portal && s->portal->nrows);
+		if (lost)
+			gh_pg_conn_discard(conn);
 		gh_pg_release(conn);
+		if (*retry)
+			j->out.len = start_mark;
 	} else if (failed) {
 		pc->txn = 'E';
+		if (lost) { /* the client transaction died with its backend */
+			gh_pg_conn_discard(conn);
+			gh_pg_release(conn);
+			pc->pinned = NULL;
+		}
 	}
 	if (failed)
 		return GH_EIO;
 	*rows = n;
 	return 0;
+}
+
+static int run_backend(struct pjob *j, const struct stmt_run *s, enum gh_sql_class cls, int64_t *rows)
+{
+	bool retry = false;
+	int rc = run_backend_once(j, s, cls, rows, &retry);
+	if (retry) {
+		gh_log(GH_LOG_WARN, "resource %s/%s: a pooled connection was lost; retrying the read once",
+		       j->res->name, j->resenv->env);
+		rc = run_backend_once(j, s, cls, rows, &retry);
+	}
+	return rc;
 }
 
 /* Sends up to max rows of a run portal; PortalSuspended or its CommandComplete. */
@@ -617,6 +655,7 @@ static int decide_and_run(struct pjob *j, const struct stmt_run *s, const struct
 							  NULL, 0};
 				gh_pgw_build_notice(&j->out, &n);
 				gh_pgw_build_command_complete(&j->out, commit ? "COMMIT" : "ROLLBACK");
+				pc->txn = 'I'; /* also ends a transaction whose backend was lost */
 				result = 0;
 				goto out;
 			}
@@ -669,6 +708,11 @@ static int decide_and_run(struct pjob *j, const struct stmt_run *s, const struct
 				     a->own_only};
 	struct gh_verdict v;
 	gh_policy_decide(j->policy, &f, &v);
+	if (v.decision != GH_DENY && a->copy) {
+		v.decision = GH_DENY;
+		snprintf(v.rule, sizeof v.rule, "copy-not-supported");
+		snprintf(v.message, sizeof v.message, "COPY is not supported through Gatehouse; use SELECT or INSERT");
+	}
 	if (v.decision == GH_PENDING && pc->pinned) {
 		v.decision = GH_DENY;
 		snprintf(v.rule, sizeof v.rule, "approval-in-transaction");
@@ -759,14 +803,27 @@ static struct gh_sql_analysis *analyse(struct pjob *j, const char *sql, size_t l
 	return a;
 }
 
-/* A statement that does not parse is answered like PostgreSQL does: 42601 at its position. */
-static bool syntax_error(struct pjob *j, const struct gh_sql_analysis *a)
+/* A statement that does not parse is answered like PostgreSQL does: 42601 at its position,
+ * and recorded as the refusal it is. */
+static bool syntax_error(struct pjob *j, const struct gh_sql_analysis *a, const char *sql, size_t len)
 {
 	if (a->cls != GH_SQL_FORBIDDEN || strncmp(a->reason, "syntax error", 12) != 0)
 		return false;
 	const char *at = strstr(a->reason, " at position ");
 	struct gh_pgw_notice n = {"ERROR", "42601", a->reason, NULL, NULL, at ? (int)strtol(at + 13, NULL, 10) : 0};
 	gh_pgw_build_error(&j->out, &n);
+	struct gh_verdict v;
+	memset(&v, 0, sizeof v);
+	v.decision = GH_DENY;
+	snprintf(v.rule, sizeof v.rule, "forbidden-statement");
+	struct gh_audit_record r;
+	struct gh_buf tables;
+	gh_buf_init(&tables, 1024);
+	char *copy = NULL;
+	record(j, &r, "query", sql, len, "[]", a, &v, "denied", &copy, &tables);
+	audit(j, &r, false);
+	free(copy);
+	gh_buf_free(&tables);
 	return true;
 }
 
@@ -785,7 +842,7 @@ static void simple_query(struct pjob *j, const struct gh_str *q)
 		gh_pgw_build_empty_query(&j->out);
 		goto done;
 	}
-	if (syntax_error(j, a))
+	if (syntax_error(j, a, q->p, q->len))
 		goto done;
 	if (a->nstmts <= 1) {
 		struct stmt_run s = {.sql = q->p, .len = q->len, .a = a, .describe = true};
@@ -868,7 +925,7 @@ static void msg_parse_decoded(struct pjob *j, const struct gh_pgw_parse *pp)
 		stmt_free(st);
 		return ext_error(j, "53200", "out of memory");
 	}
-	if (syntax_error(j, st->a)) {
+	if (syntax_error(j, st->a, st->sql, st->len)) {
 		stmt_free(st);
 		pc->skip = true;
 		return;

@@ -846,6 +846,11 @@ static void w_query(struct ctx *c, struct worker *w)
 		snprintf(c->verdict.rule, sizeof c->verdict.rule, "one-statement-per-request");
 		snprintf(c->verdict.message, sizeof c->verdict.message,
 			 "the HTTP API runs one statement per request (this text holds %zu)", c->analysis->nstmts);
+	} else if (c->verdict.decision != GH_DENY && c->analysis->copy) {
+		c->verdict.decision = GH_DENY;
+		snprintf(c->verdict.rule, sizeof c->verdict.rule, "copy-not-supported");
+		snprintf(c->verdict.message, sizeof c->verdict.message,
+			 "COPY is not supported through Gatehouse; use SELECT or INSERT");
 	} else if (c->verdict.decision != GH_DENY && c->analysis->cls == GH_SQL_SESSION) {
 		c->verdict.decision = GH_DENY;
 		snprintf(c->verdict.rule, sizeof c->verdict.rule, "session-statement");

@@ -77,7 +77,7 @@ static const struct rule rules[] = {
 	{"AlterOpFamilyStmt", FX_FORBIDDEN, "ALTER OPERATOR FAMILY"},
 	{"AlterOperatorStmt", FX_OWN, NULL},
 	{"AlterOwnerStmt", FX_SPECIAL, NULL},
-	{"AlterPolicyStmt", FX_DDL, NULL},
+	{"AlterPolicyStmt", FX_OWN, NULL},  /* row-level security decides who sees what */
 	{"AlterPublicationStmt", FX_FORBIDDEN, "ALTER PUBLICATION"},
 	{"AlterRoleSetStmt", FX_DESTRUCTIVE, "ALTER ROLE"},
 	{"AlterRoleStmt", FX_DESTRUCTIVE, "ALTER ROLE/USER/GROUP"},
@@ -130,7 +130,7 @@ static const struct rule rules[] = {
 	{"CreateOpClassStmt", FX_FORBIDDEN, "CREATE OPERATOR CLASS"},
 	{"CreateOpFamilyStmt", FX_FORBIDDEN, "CREATE OPERATOR FAMILY"},
 	{"CreatePLangStmt", FX_FORBIDDEN, "CREATE LANGUAGE"},
-	{"CreatePolicyStmt", FX_DDL, NULL},
+	{"CreatePolicyStmt", FX_OWN, NULL}, /* a permissive policy widens what others see */
 	{"CreatePublicationStmt", FX_FORBIDDEN, "CREATE PUBLICATION"},
 	{"CreateRangeStmt", FX_DDL, NULL},
 	{"CreateRoleStmt", FX_FORBIDDEN, "CREATE ROLE/USER/GROUP"},
@@ -304,6 +304,9 @@ static const char *const function_deny[] = {
 	"pg_read_file", "pg_reload_conf", "pg_replication_slot_advance", "pg_rotate_logfile",
 	"pg_stat_file", "pg_switch_wal", "pg_terminate_backend", "pg_wal_replay_pause",
 	"pg_wal_replay_resume", "ts_stat",
+	/* session-level advisory locks outlive the request on a pooled connection (the
+	 * transaction-level pg_advisory_xact_lock family is fine) */
+	"pg_advisory_lock", "pg_advisory_lock_shared", "pg_try_advisory_lock", "pg_try_advisory_lock_shared",
 };
 static const char *const function_deny_prefix[] = {
 	"lo_", "pg_ls_", "dblink_", "query_to_xml", "cursor_to_xml", "table_to_xml",
@@ -730,6 +733,7 @@ static void visit_special(struct walk *w, const char *type, json_t *n, bool top)
 		if (k > w->a->nparams)
 			w->a->nparams = k > INT_MAX ? INT_MAX : (int)k;
 	} else if (strcmp(type, "CopyStmt") == 0) {
+		w->a->copy = true;
 		if (json_is_true(json_object_get(n, "is_program")))
 			raise_class(w, GH_SQL_FORBIDDEN, "COPY ... PROGRAM is not allowed");
 		else if (json_object_get(n, "filename"))
@@ -763,6 +767,9 @@ static void visit_special(struct walk *w, const char *type, json_t *n, bool top)
 			raise_class(w, GH_SQL_DESTRUCTIVE, "ALTER ... %s is destructive", what);
 		} else if (strcmp(sub, "AT_ChangeOwner") == 0) {
 			raise_class(w, GH_SQL_FORBIDDEN, "ALTER ... OWNER TO is not allowed");
+		} else if (strcmp(sub, "AT_DisableRowSecurity") == 0 || strcmp(sub, "AT_NoForceRowSecurity") == 0 ||
+			   strcmp(sub, "AT_EnableRowSecurity") == 0 || strcmp(sub, "AT_ForceRowSecurity") == 0) {
+			own(w); /* row-level security is the owner's decision */
 		}
 	} else if (strcmp(type, "AlterDomainStmt") == 0) {
 		const char *sub = str_field(n, "subtype");

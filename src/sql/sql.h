@@ -54,6 +54,7 @@ struct gh_sql_analysis {
 	int nparams;               /* bound parameters the statement takes ($n: the highest n) */
 	bool own_only;             /* PostgreSQL DO, CALL, CREATE/ALTER FUNCTION/PROCEDURE, GRANT,
 				    * REVOKE: cls is GH_SQL_DDL, and only an `own` grant may run it */
+	bool copy;                 /* PostgreSQL COPY: the fronts do not carry COPY data */
 	char fingerprint[17];      /* PostgreSQL: libpg_query's fingerprint, 16 hex digits; "" else */
 	struct gh_sql_stmt *stmts; /* PostgreSQL: each statement of the text, in order */
 	size_t nstmts;
