@@ -8,7 +8,8 @@
 
 CC       ?= cc
 SANITIZE ?= 0
-PKGS     := sqlite3 libsodium libevent libevent_pthreads libevent_openssl openssl libpq jansson yaml-0.1 libcurl
+PKGS     := sqlite3 libsodium libevent libevent_pthreads libevent_openssl openssl libpq jansson yaml-0.1 libcurl \
+            libhs libpcre2-8 tree-sitter
 
 ifeq ($(SANITIZE),1)
   BUILD   := build/san
@@ -27,14 +28,22 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -Isrc -MMD -MP \
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpg_query -lpthread -lm
 LDFLAGS += $(SANFLAGS)
 
-MODULES  := core config store vault identity sql policy audit connector approvals front cli
+MODULES  := core config store vault identity sql policy audit connector approvals front scan cli
 LIB_SRC  := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# tree-sitter grammars for gatehouse scan: generated C from npm (scripts/fetch-grammars), compiled
+# as third-party code (no -Werror, no sanitizers).
+GRAMMAR_DIR := build/grammars
+GRAMMAR_SRC := $(addprefix $(GRAMMAR_DIR)/,tree-sitter-javascript/src/parser.c tree-sitter-javascript/src/scanner.c \
+               tree-sitter-typescript/typescript/src/parser.c tree-sitter-typescript/typescript/src/scanner.c \
+               tree-sitter-typescript/tsx/src/parser.c tree-sitter-typescript/tsx/src/scanner.c \
+               tree-sitter-python/src/parser.c tree-sitter-python/src/scanner.c)
+GRAMMAR_OBJ := $(GRAMMAR_SRC:$(GRAMMAR_DIR)/%.c=$(BUILD)/grammars/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(GRAMMAR_OBJ)
 MAIN_OBJ := $(BUILD)/src/main.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit e2e fuzz bench check clean build/gatehouse
+.PHONY: all deps run test unit e2e fuzz bench check clean build/gatehouse grammars
 all: build/gatehouse
 
 $(BUILD)/gatehouse: $(LIB_OBJ) $(MAIN_OBJ)
@@ -45,6 +54,16 @@ $(BUILD)/gatehouse: $(LIB_OBJ) $(MAIN_OBJ)
 # every time, because make would judge the link by the newer binary it points to).
 build/gatehouse: $(BUILD)/gatehouse
 	@ln -sf $(notdir $(BUILD))/gatehouse $@
+
+$(GRAMMAR_DIR)/.complete: scripts/fetch-grammars
+	@scripts/fetch-grammars
+$(GRAMMAR_SRC): $(GRAMMAR_DIR)/.complete ;
+grammars: $(GRAMMAR_OBJ)
+
+$(BUILD)/grammars/%.o: $(GRAMMAR_DIR)/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	@$(CC) -std=c11 -O2 -g -w -fPIC -I$(dir $<) -c -o $@ $<
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
