@@ -570,23 +570,114 @@ static int load_grants(struct loader *L, yaml_node_t *n)
 }
 
 /* Top-level sections are read in dependency order, whatever order the file uses. */
+/* Package names and licence ids: 1..214 printable characters without spaces or quotes (npm's
+ * limit; scoped names carry '@' and '/', SPDX ids '.', '+' and '-'). */
+static int want_strings(struct loader *L, yaml_node_t *n, const char *field, char ***out, size_t *count)
+{
+	int rc = want_seq(L, n, field);
+	if (rc)
+		return rc;
+	size_t k = seq_len(n);
+	*out = calloc(k ? k : 1, sizeof **out);
+	if (!*out)
+		return fail_at(L, n, "out of memory");
+	*count = 0;
+	FOR_ITEMS(n, it) {
+		yaml_node_t *v = node_at(L, *it, n, &rc);
+		if (!v)
+			return rc;
+		if ((rc = want_scalar(L, v, field)))
+			return rc;
+		const char *z = scalar(v);
+		size_t len = strlen(z);
+		bool ok = len >= 1 && len <= 214;
+		for (size_t i = 0; ok && i < len; i++)
+			ok = z[i] > ' ' && z[i] < 0x7f && z[i] != '"' && z[i] != '\\' && z[i] != '\'';
+		if (!ok)
+			return fail_at(L, v, "%s: '%.64s' is not a package name or licence id", field, z);
+		for (size_t j = 0; j < *count; j++)
+			if (strcmp((*out)[j], z) == 0)
+				return fail_at(L, v, "%s: '%s' is listed twice", field, z);
+		if (!((*out)[*count] = gh_strdup(z)))
+			return fail_at(L, v, "out of memory");
+		(*count)++;
+	}
+	return 0;
+}
+
+static int load_scan(struct loader *L, yaml_node_t *n)
+{
+	struct gh_policy_scan *sc = &L->p->scan;
+	int rc = want_map(L, n, "scan");
+	if (rc)
+		return rc;
+	FOR_PAIRS(n, pair) {
+		yaml_node_t *k = key_node(L, pair), *v = node_at(L, pair->value, n, &rc);
+		if (!v)
+			return rc;
+		const char *key = scalar(k);
+		if (strcmp(key, "fail_on") == 0) {
+			if ((rc = want_scalar(L, v, "scan.fail_on")))
+				return rc;
+			const char *z = scalar(v);
+			if (strcmp(z, "low") && strcmp(z, "medium") && strcmp(z, "high") && strcmp(z, "critical"))
+				return fail_at(L, v, "scan.fail_on: expected low, medium, high or critical");
+			if (!(sc->fail_on = gh_strdup(z)))
+				return fail_at(L, v, "out of memory");
+		} else if (strcmp(key, "min_release_age") == 0) {
+			int64_t secs;
+			if ((rc = want_scalar(L, v, "scan.min_release_age")))
+				return rc;
+			if (gh_parse_duration(scalar(v), &secs) || secs < 0 || secs > 365 * 86400)
+				return fail_at(L, v, "scan.min_release_age: expected a duration up to 365d (e.g. 7d)");
+			sc->min_release_age = secs;
+		} else if (strcmp(key, "max_file_size") == 0) {
+			int64_t b;
+			if ((rc = want_scalar(L, v, "scan.max_file_size")))
+				return rc;
+			if (gh_parse_size(scalar(v), &b) || b < 1024 || b > (int64_t)1 << 30)
+				return fail_at(L, v, "scan.max_file_size: expected a size from 1K to 1G");
+			sc->max_file_size = b;
+		} else if (strcmp(key, "registry") == 0) {
+			if ((rc = want_scalar(L, v, "scan.registry")))
+				return rc;
+			const char *z = scalar(v);
+			if ((strncmp(z, "https://", 8) != 0 && strncmp(z, "http://", 7) != 0) || strlen(z) > 2048 ||
+			    strpbrk(z, " \t\r\n\"'"))
+				return fail_at(L, v, "scan.registry: expected an http(s) URL");
+			if (!(sc->registry = gh_strdup(z)))
+				return fail_at(L, v, "out of memory");
+		} else if (strcmp(key, "licenses") == 0) {
+			if ((rc = want_strings(L, v, "scan.licenses", &sc->licenses, &sc->nlicenses)))
+				return rc;
+		} else if (strcmp(key, "deny_packages") == 0) {
+			if ((rc = want_strings(L, v, "scan.deny_packages", &sc->deny_packages, &sc->ndeny)))
+				return rc;
+		} else {
+			return unknown_key(L, k, "scan",
+					   "fail_on, min_release_age, licenses, deny_packages, registry, max_file_size");
+		}
+	}
+	return 0;
+}
+
 static int load_root(struct loader *L, yaml_node_t *root)
 {
 	static const char *order[] = {"version", "users", "groups", "admins", "environments",
-				      "resources", "apps", "grants"};
+				      "resources", "apps", "grants", "scan"};
 	int rc = want_map(L, root, "document");
 	if (rc)
 		return rc;
-	yaml_node_t *sect[8] = {0};
+	yaml_node_t *sect[9] = {0};
 	FOR_PAIRS(root, pair) {
 		yaml_node_t *k = key_node(L, pair);
 		size_t i;
-		for (i = 0; i < 8; i++)
+		for (i = 0; i < 9; i++)
 			if (strcmp(scalar(k), order[i]) == 0)
 				break;
-		if (i == 8)
+		if (i == 9)
 			return unknown_key(L, k, "document",
-					   "version, users, groups, admins, environments, resources, apps, grants");
+					   "version, users, groups, admins, environments, resources, apps, grants, scan");
 		if (!(sect[i] = node_at(L, pair->value, root, &rc)))
 			return rc;
 	}
@@ -615,6 +706,10 @@ static int load_root(struct loader *L, yaml_node_t *root)
 		return rc;
 	if (sect[7] && (rc = load_grants(L, sect[7])))
 		return rc;
+	p->scan.min_release_age = -1;
+	p->scan.max_file_size = -1;
+	if (sect[8] && (rc = load_scan(L, sect[8])))
+		return rc;
 	return 0;
 }
 
@@ -638,6 +733,10 @@ static void policy_free(struct gh_policy *p)
 	}
 	free(p->groups);
 	free_names(p->admins, p->nadmins);
+	free(p->scan.fail_on);
+	free(p->scan.registry);
+	free_names(p->scan.licenses, p->scan.nlicenses);
+	free_names(p->scan.deny_packages, p->scan.ndeny);
 	for (size_t i = 0; i < p->nenvs; i++) {
 		free(p->envs[i].name);
 		free_names(p->envs[i].reviewers, p->envs[i].nreviewers);
@@ -880,6 +979,32 @@ int gh_config_export(const struct gh_policy *p, struct gh_buf *b)
 		rc |= gh_buf_puts(b, g->user ? ", user: " : ", group: ");
 		rc |= put_q(b, g->user ? g->user : g->group);
 		rc |= gh_buf_printf(b, ", access: %s }\n", gh_access_name(g->access));
+	}
+	const struct gh_policy_scan *sc = &p->scan;
+	if (sc->fail_on || sc->min_release_age >= 0 || sc->max_file_size >= 0 || sc->registry || sc->nlicenses ||
+	    sc->ndeny) {
+		rc |= gh_buf_puts(b, "scan:\n");
+		if (sc->fail_on)
+			rc |= gh_buf_printf(b, "  fail_on: %s\n", sc->fail_on);
+		if (sc->min_release_age >= 0)
+			rc |= gh_buf_printf(b, "  min_release_age: %llds\n", (long long)sc->min_release_age);
+		if (sc->max_file_size >= 0)
+			rc |= gh_buf_printf(b, "  max_file_size: %lld\n", (long long)sc->max_file_size);
+		if (sc->registry) {
+			rc |= gh_buf_puts(b, "  registry: ");
+			rc |= put_q(b, sc->registry);
+			rc |= gh_buf_puts(b, "\n");
+		}
+		if (sc->nlicenses) {
+			rc |= gh_buf_puts(b, "  licenses: ");
+			rc |= put_list(b, sc->licenses, sc->nlicenses);
+			rc |= gh_buf_puts(b, "\n");
+		}
+		if (sc->ndeny) {
+			rc |= gh_buf_puts(b, "  deny_packages: ");
+			rc |= put_list(b, sc->deny_packages, sc->ndeny);
+			rc |= gh_buf_puts(b, "\n");
+		}
 	}
 	return rc ? GH_ETOOBIG : 0;
 }

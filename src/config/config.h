@@ -35,6 +35,16 @@ struct gh_policy_grant {
 	enum gh_access access;
 };
 
+/* Defaults for `gatehouse scan` (the policy's optional `scan` section); flags override. */
+struct gh_policy_scan {
+	char *fail_on;            /* low | medium | high | critical; NULL: high */
+	int64_t min_release_age;  /* seconds; -1: unset (7 days) */
+	char **licenses; size_t nlicenses;     /* allow-list; none: any */
+	char **deny_packages; size_t ndeny;
+	char *registry;           /* npm registry base URL; NULL: https://registry.npmjs.org */
+	int64_t max_file_size;    /* bytes; -1: unset (1 MiB) */
+};
+
 /* A validated policy. Immutable once loaded; shared by reference count between threads. */
 struct gh_policy {
 	int64_t version; /* the store's policy version; 0 until stored */
@@ -45,6 +55,7 @@ struct gh_policy {
 	struct gh_policy_resource *resources; size_t nresources;
 	struct gh_policy_app *apps; size_t napps;
 	struct gh_policy_grant *grants; size_t ngrants;
+	struct gh_policy_scan scan;
 	int refs;
 };
 

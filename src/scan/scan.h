@@ -12,6 +12,7 @@
 #define GH_SCAN_H
 
 #include <pthread.h>
+#include <stdio.h>
 
 #include "config/config.h"
 #include "core/core.h"
@@ -115,5 +116,25 @@ struct gh_deps_policy {
  * that says so). */
 int gh_deps_scan(const char *root, const struct gh_deps_policy *pol, struct gh_findings *out, struct gh_error *err);
 size_t gh_deps_rules(const struct gh_rule_info **out);
+
+/* ---- the scan (scan.c) ---- */
+struct gh_scan_opts {
+	const char *root;          /* a directory or one file */
+	int format;                /* enum gh_scan_format (report.h) */
+	enum gh_sev fail_on;       /* exit 1 at or above (default high) */
+	int64_t max_file;          /* larger files are skipped (default 1 MiB) */
+	bool all_files;            /* also .gitignore'd paths */
+	int threads;               /* 0: one per core */
+	const char *baseline;      /* a previous --format json report: only new findings count */
+	struct gh_refs_ctx refs;   /* resource references (policy NULL: not checked) */
+	bool deps;                 /* check lockfiles */
+	struct gh_deps_policy deps_pol;
+	bool color;
+	FILE *out;
+};
+/* Runs every pass over the tree and writes the report to o->out. *status is 0 (clean) or 1
+ * (findings at or above fail_on). Returns non-zero with err for usage and I/O errors that stop
+ * the scan; an unreadable file is reported and the scan goes on. */
+int gh_scan_run(const struct gh_scan_opts *o, int *status, struct gh_error *err);
 
 #endif
