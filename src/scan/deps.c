@@ -103,6 +103,12 @@ static int list_add(struct gh_dep_list *l, enum gh_deps_kind kind, const char *n
 {
 	if (l->n >= GH_DEPS_MAX_ENTRIES)
 		return GH_ETOOBIG;
+	if (kind == GH_DEP_NPM && nlen == 0) /* "node_modules/" or "//1.0.0": nothing to ask for */
+	{
+		kind = GH_DEP_FOREIGN;
+		src = "(no package name)";
+		slen = strlen(src);
+	}
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 32;
 		struct gh_dep *v = realloc(l->v, cap * sizeof *v);
@@ -384,8 +390,19 @@ static int parse_pnpm(const uint8_t *buf, size_t len, struct gh_dep_list *out, s
 		if (type && type->type == YAML_SCALAR_NODE && type->data.scalar.length == 9 &&
 		    memcmp(type->data.scalar.value, "directory", 9) == 0)
 			continue; /* a local folder */
+		size_t before = out->n;
 		rc = pnpm_entry((const char *)k->data.scalar.value, k->data.scalar.length, major < 6,
 				(int)k->start_mark.line + 1, out);
+		yaml_node_t *nm = ymap_get(&doc, v, "name"); /* git/tarball entries name themselves */
+		if (!rc && out->n > before && out->v[before].kind == GH_DEP_FOREIGN && nm && nm->type == YAML_SCALAR_NODE) {
+			char *name = gh_strndup((const char *)nm->data.scalar.value, nm->data.scalar.length);
+			if (!name)
+				rc = GH_ENOMEM;
+			else {
+				free(out->v[before].name);
+				out->v[before].name = name;
+			}
+		}
 		if (rc) {
 			if (rc == GH_ETOOBIG)
 				gh_error_set(err, rc, "more than %d packages", GH_DEPS_MAX_ENTRIES);
@@ -980,15 +997,15 @@ static json_t *fetch_meta(struct fetch *f, const char *name, char *why, size_t w
 		return NULL;
 	}
 	if (cc != CURLE_OK) {
-		snprintf(why, whylen, "registry %s unreachable: %s", f->registry, curl_easy_strerror(cc));
+		snprintf(why, whylen, "registry %.200s unreachable: %s", f->registry, curl_easy_strerror(cc));
 		return NULL;
 	}
 	if (status == 404) {
-		snprintf(why, whylen, "not found in the registry %s (HTTP 404)", f->registry);
+		snprintf(why, whylen, "not found in the registry %.200s (HTTP 404)", f->registry);
 		return NULL;
 	}
 	if (status != 200) {
-		snprintf(why, whylen, "the registry %s answered HTTP %ld", f->registry, status);
+		snprintf(why, whylen, "the registry %.200s answered HTTP %ld", f->registry, status);
 		return NULL;
 	}
 	json_error_t je;

@@ -255,6 +255,8 @@ static void expect_scan(const struct gh_deps_policy *p, const char *dir, const s
 			ok = false;
 		}
 	}
+	if (getenv("GH_TEST_VERBOSE"))
+		dump(&fs);
 	if (!ok) {
 		fprintf(stderr, "%s: got %zu findings, want %zu:\n", dir, fs.n, nw);
 		dump(&fs);
