@@ -41,6 +41,7 @@ struct srule {
 	unsigned back, fwd;
 	enum chk chk;
 	int prio;
+	bool before; /* the match may start before the anchor (context first): search the window */
 };
 
 #define FIXTXT " Remove it from the source, store it with `gatehouse secret set NAME` (or another secret store) and read it at run time; then rotate it at the provider, because everyone with the repository or its history already has it."
@@ -68,162 +69,162 @@ static const struct srule rules[] = {
 	{{"aws-access-key-id", "AWS access key ID",
 	  "An AWS access key ID (AKIA… long-term or ASIA… temporary, 20 characters). With its secret key it signs requests as an IAM user or role." FIXTXT,
 	  SEV_C},
-	 "\\b((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})\\b", NULL, 32, 8, CHK_TOKEN, 3},
+	 "\\b((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})\\b", NULL, 32, 8, CHK_TOKEN, 3, false},
 	{{"aws-secret-access-key", "AWS secret access key",
 	  "A 40-character AWS secret access key assigned next to an AWS or secret name. It signs API requests with the rights of its IAM user." FIXTXT,
 	  SEV_C},
 	 "(?i)(?:aws|secret)[a-z0-9_.\\-]{0,30}" ASSIGN "([a-z0-9/+]{40})(?![a-z0-9/+=])",
-	 "(?i)(aws|secret)[a-z0-9_.\\-]{0,30}" HS_ASSIGN "[a-z0-9/+]{40}", 128, 8, CHK_CONTEXT, 3},
+	 "(?i)(aws|secret)[a-z0-9_.\\-]{0,30}" HS_ASSIGN "[a-z0-9/+]{40}", 128, 8, CHK_CONTEXT, 3, false},
 
 	/* ---- GitHub ---- */
 	{{"github-pat-classic", "GitHub personal access token (classic)",
 	  "A classic GitHub personal access token (ghp_ and 36 characters). It acts as its user on every repository and organisation the token's scopes reach." FIXTXT,
 	  SEV_C},
-	 "\\b(ghp_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3},
+	 "\\b(ghp_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3, false},
 	{{"github-oauth-token", "GitHub OAuth access token",
 	  "A GitHub OAuth app access token (gho_ and 36 characters). It acts as the user who authorised the app." FIXTXT, SEV_C},
-	 "\\b(gho_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3},
+	 "\\b(gho_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3, false},
 	{{"github-app-user-token", "GitHub App user-to-server token",
 	  "A GitHub App user-to-server token (ghu_ and 36 characters). It acts as a user through a GitHub App." FIXTXT, SEV_C},
-	 "\\b(ghu_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3},
+	 "\\b(ghu_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3, false},
 	{{"github-app-installation-token", "GitHub App installation token",
 	  "A GitHub App server-to-server (installation) token (ghs_ and 36 characters). It acts as the app on every repository it is installed on." FIXTXT,
 	  SEV_C},
-	 "\\b(ghs_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3},
+	 "\\b(ghs_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3, false},
 	{{"github-refresh-token", "GitHub refresh token",
 	  "A GitHub App refresh token (ghr_ and 36 characters). It mints new user-to-server tokens." FIXTXT, SEV_C},
-	 "\\b(ghr_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3},
+	 "\\b(ghr_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3, false},
 	{{"github-fine-grained-pat", "GitHub fine-grained personal access token",
 	  "A fine-grained GitHub personal access token (github_pat_, 22 characters, _, 59 characters). It acts as its user on the repositories it was granted." FIXTXT,
 	  SEV_C},
-	 "\\b(github_pat_" B62 "{22}_" B62 "{59})\\b", NULL, 128, 8, CHK_TOKEN, 3},
+	 "\\b(github_pat_" B62 "{22}_" B62 "{59})\\b", NULL, 128, 8, CHK_TOKEN, 3, false},
 
 	/* ---- GitLab ---- */
 	{{"gitlab-pat", "GitLab personal access token",
 	  "A GitLab personal, project or group access token (glpat-). It calls the GitLab API as its owner with the token's scopes." FIXTXT, SEV_C},
-	 "\\b(glpat-" URLSAFE "{20,200})" NOT_URLSAFE, "glpat-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3},
+	 "\\b(glpat-" URLSAFE "{20,200})" NOT_URLSAFE, "glpat-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false},
 	{{"gitlab-pipeline-trigger-token", "GitLab pipeline trigger token",
 	  "A GitLab pipeline trigger token (glptt- and 40 hex). It starts pipelines, with their secrets, on the project." FIXTXT, SEV_H},
-	 "\\b(glptt-[0-9a-f]{40})\\b", NULL, 64, 8, CHK_TOKEN, 3},
+	 "\\b(glptt-[0-9a-f]{40})\\b", NULL, 64, 8, CHK_TOKEN, 3, false},
 	{{"gitlab-runner-token", "GitLab runner authentication token",
 	  "A GitLab runner authentication token (glrt-). Whoever holds it can register a runner and receive CI jobs, with their variables." FIXTXT, SEV_H},
-	 "\\b(glrtr?-" URLSAFE "{20,200})" NOT_URLSAFE, "glrtr?-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3},
+	 "\\b(glrtr?-" URLSAFE "{20,200})" NOT_URLSAFE, "glrtr?-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false},
 	{{"gitlab-deploy-token", "GitLab deploy token",
 	  "A GitLab deploy token (gldt-). It reads (and may write) the repository, packages and registry." FIXTXT, SEV_H},
-	 "\\b(gldt-" URLSAFE "{20,200})" NOT_URLSAFE, "gldt-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3},
+	 "\\b(gldt-" URLSAFE "{20,200})" NOT_URLSAFE, "gldt-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false},
 	{{"gitlab-feed-token", "GitLab feed token",
 	  "A GitLab feed token (glft-). It reads the user's RSS/Atom and calendar feeds, including private projects' activity." FIXTXT, SEV_M},
-	 "\\b(glft-" URLSAFE "{20,200})" NOT_URLSAFE, "glft-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3},
+	 "\\b(glft-" URLSAFE "{20,200})" NOT_URLSAFE, "glft-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false},
 	{{"gitlab-oauth-app-secret", "GitLab OAuth application secret",
 	  "A GitLab OAuth application secret (gloas-). It lets anyone impersonate the application in OAuth flows." FIXTXT, SEV_H},
-	 "\\b(gloas-" URLSAFE "{20,200})" NOT_URLSAFE, "gloas-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3},
+	 "\\b(gloas-" URLSAFE "{20,200})" NOT_URLSAFE, "gloas-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false},
 	{{"gitlab-ci-job-token", "GitLab CI/CD job token",
 	  "A GitLab CI/CD job token (glcbt-). While the job runs it reaches the project's API, packages and registry." FIXTXT, SEV_M},
-	 "\\b(glcbt-" URLSAFE "{20,200})" NOT_URLSAFE, "glcbt-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3},
+	 "\\b(glcbt-" URLSAFE "{20,200})" NOT_URLSAFE, "glcbt-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false},
 	{{"gitlab-agent-token", "GitLab agent for Kubernetes token",
 	  "A GitLab agent for Kubernetes token (glagent-). It connects a cluster agent to GitLab." FIXTXT, SEV_H},
-	 "\\b(glagent-" URLSAFE "{20,200})" NOT_URLSAFE, "glagent-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3},
+	 "\\b(glagent-" URLSAFE "{20,200})" NOT_URLSAFE, "glagent-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false},
 	{{"gitlab-scim-token", "GitLab SCIM token",
 	  "A GitLab SCIM OAuth token (glsoat-). It provisions and removes users of the group." FIXTXT, SEV_H},
-	 "\\b(glsoat-" URLSAFE "{20,200})" NOT_URLSAFE, "glsoat-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3},
+	 "\\b(glsoat-" URLSAFE "{20,200})" NOT_URLSAFE, "glsoat-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false},
 
 	/* ---- Slack ---- */
 	{{"slack-bot-token", "Slack bot token",
 	  "A Slack bot user OAuth token (xoxb-). It reads and posts in every channel the bot is in." FIXTXT, SEV_H},
-	 "\\b(xoxb-[0-9]{8,13}-[0-9]{8,13}-" B62 "{24,34})\\b", "xoxb-[0-9]{8,13}-[0-9]{8,13}-" B62 "{24}", 64, 16, CHK_TOKEN, 3},
+	 "\\b(xoxb-[0-9]{8,13}-[0-9]{8,13}-" B62 "{24,34})\\b", "xoxb-[0-9]{8,13}-[0-9]{8,13}-" B62 "{24}", 64, 16, CHK_TOKEN, 3, false},
 	{{"slack-user-token", "Slack user token",
 	  "A Slack user OAuth token (xoxp-). It acts as the user in the workspace, including private messages within its scopes." FIXTXT, SEV_C},
-	 "\\b(xoxp-[0-9]{8,13}-[0-9]{8,13}-[0-9]{8,13}-[a-f0-9]{32})\\b", NULL, 128, 8, CHK_TOKEN, 3},
+	 "\\b(xoxp-[0-9]{8,13}-[0-9]{8,13}-[0-9]{8,13}-[a-f0-9]{32})\\b", NULL, 128, 8, CHK_TOKEN, 3, false},
 	{{"slack-workspace-token", "Slack workspace access token",
 	  "A Slack workspace app access token (xoxa-). It acts for a workspace app." FIXTXT, SEV_H},
-	 "\\b(xoxa-[0-9]-" "[A-Za-z0-9\\-]{30,200})(?![A-Za-z0-9\\-])", "xoxa-[0-9]-[A-Za-z0-9\\-]{30}", 32, 200, CHK_TOKEN, 3},
+	 "\\b(xoxa-[0-9]-" "[A-Za-z0-9\\-]{30,200})(?![A-Za-z0-9\\-])", "xoxa-[0-9]-[A-Za-z0-9\\-]{30}", 32, 200, CHK_TOKEN, 3, false},
 	{{"slack-app-token", "Slack app-level token",
 	  "A Slack app-level token (xapp-). It opens Socket Mode connections and receives the app's events." FIXTXT, SEV_H},
-	 "\\b(xapp-[0-9]-[A-Z0-9]{9,12}-[0-9]{10,14}-[a-f0-9]{64})\\b", "xapp-[0-9]-[A-Z0-9]{9,12}-[0-9]{10,14}-[a-f0-9]{64}", 160, 8, CHK_TOKEN, 3},
+	 "\\b(xapp-[0-9]-[A-Z0-9]{9,12}-[0-9]{10,14}-[a-f0-9]{64})\\b", "xapp-[0-9]-[A-Z0-9]{9,12}-[0-9]{10,14}-[a-f0-9]{64}", 160, 8, CHK_TOKEN, 3, false},
 	{{"slack-webhook-url", "Slack incoming webhook URL",
 	  "A Slack incoming webhook URL (hooks.slack.com/services/T…/B…/…). Anyone with it can post into the channel, as your app." FIXTXT, SEV_M},
-	 "https://hooks\\.slack\\.com/services/(T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/" B62 "{24})\\b", "hooks\\.slack\\.com/services/T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/" B62 "{24}", 128, 8, CHK_TOKEN, 3},
+	 "https://hooks\\.slack\\.com/services/(T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/" B62 "{24})\\b", "https://hooks\\.slack\\.com/services/T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/" B62 "{24}", 128, 8, CHK_TOKEN, 3, false},
 
 	/* ---- Stripe ---- */
 	{{"stripe-live-secret-key", "Stripe live secret key",
 	  "A Stripe live-mode secret key (sk_live_). It moves real money: charges, refunds and payouts on the account." FIXTXT, SEV_C},
-	 "\\b(sk_live_" B62 "{24,247})\\b", "sk_live_" B62 "{24}", 32, 256, CHK_TOKEN, 3},
+	 "\\b(sk_live_" B62 "{24,247})\\b", "sk_live_" B62 "{24}", 32, 256, CHK_TOKEN, 3, false},
 	{{"stripe-test-secret-key", "Stripe test secret key",
 	  "A Stripe test-mode secret key (sk_test_). It has no access to real money but exposes the account's test data and settings." FIXTXT, SEV_M},
-	 "\\b(sk_test_" B62 "{24,247})\\b", "sk_test_" B62 "{24}", 32, 256, CHK_TOKEN, 3},
+	 "\\b(sk_test_" B62 "{24,247})\\b", "sk_test_" B62 "{24}", 32, 256, CHK_TOKEN, 3, false},
 	{{"stripe-restricted-key", "Stripe restricted key",
 	  "A Stripe restricted API key (rk_live_ or rk_test_). It has the permissions it was created with, often on live data." FIXTXT, SEV_H},
-	 "\\b(rk_(?:live|test)_" B62 "{24,247})\\b", "rk_(live|test)_" B62 "{24}", 32, 256, CHK_TOKEN, 3},
+	 "\\b(rk_(?:live|test)_" B62 "{24,247})\\b", "rk_(live|test)_" B62 "{24}", 32, 256, CHK_TOKEN, 3, false},
 
 	/* ---- OpenAI, Anthropic ---- */
 	{{"openai-api-key", "OpenAI API key",
 	  "An OpenAI API key (sk- and 48 characters). Requests made with it are billed to the organisation." FIXTXT, SEV_H},
-	 "\\b(sk-" B62 "{48})\\b", NULL, 64, 8, CHK_TOKEN, 3},
+	 "\\b(sk-" B62 "{48})\\b", NULL, 64, 8, CHK_TOKEN, 3, false},
 	{{"openai-project-key", "OpenAI project or service-account key",
 	  "An OpenAI project, service-account or admin key (sk-proj-, sk-svcacct-, sk-admin-). Requests made with it are billed to the project." FIXTXT,
 	  SEV_H},
-	 "\\b(sk-(?:proj|svcacct|admin)-" URLSAFE "{40,250})" NOT_URLSAFE, "sk-(proj|svcacct|admin)-" URLSAFE "{40}", 64, 256, CHK_TOKEN, 3},
+	 "\\b(sk-(?:proj|svcacct|admin)-" URLSAFE "{40,250})" NOT_URLSAFE, "sk-(proj|svcacct|admin)-" URLSAFE "{40}", 64, 256, CHK_TOKEN, 3, false},
 	{{"anthropic-api-key", "Anthropic API key",
 	  "An Anthropic API or admin key (sk-ant-api03-, sk-ant-admin01-, …). Requests made with it are billed to the workspace." FIXTXT, SEV_H},
-	 "\\b(sk-ant-[a-z]{3,6}[0-9]{2}-" URLSAFE "{80,120})" NOT_URLSAFE, "sk-ant-[a-z]{3,6}[0-9]{2}-" URLSAFE "{80}", 128, 64, CHK_TOKEN, 4},
+	 "\\b(sk-ant-[a-z]{3,6}[0-9]{2}-" URLSAFE "{80,120})" NOT_URLSAFE, "sk-ant-[a-z]{3,6}[0-9]{2}-" URLSAFE "{80}", 128, 64, CHK_TOKEN, 4, false},
 
 	/* ---- Google ---- */
 	{{"google-api-key", "Google API key",
 	  "A Google API key (AIza and 35 characters). Depending on its restrictions it calls Maps, Firebase, Gemini and other billed APIs." FIXTXT, SEV_H},
-	 "\\b(AIza" URLSAFE "{35})" NOT_URLSAFE, "AIza" URLSAFE "{35}", 64, 8, CHK_TOKEN, 3},
+	 "\\b(AIza" URLSAFE "{35})" NOT_URLSAFE, "AIza" URLSAFE "{35}", 64, 8, CHK_TOKEN, 3, false},
 	{{"gcp-service-account-key", "Google Cloud service-account key",
 	  "A Google Cloud service-account key file (\"type\": \"service_account\" with a \"private_key\"). It authenticates as the service account, with all its IAM roles." FIXTXT,
 	  SEV_C},
 	 "\"type\"\\s*:\\s*\"service_account\"[\\s\\S]{0,4000}?\"private_key\"\\s*:\\s*\"(-----BEGIN[^\"]{40,8000})\"",
-	 "\"type\"\\s{0,5}:\\s{0,5}\"service_account\"", 64, 12288, CHK_TOKEN, 5},
+	 "\"type\"\\s{0,5}:\\s{0,5}\"service_account\"", 64, 12288, CHK_TOKEN, 5, false},
 	{{"gcp-oauth-client-secret", "Google OAuth client secret",
 	  "A Google OAuth client secret (GOCSPX-). With the client ID it lets anyone act as your OAuth application." FIXTXT, SEV_H},
-	 "\\b(GOCSPX-" URLSAFE "{28})" NOT_URLSAFE, "GOCSPX-" URLSAFE "{28}", 64, 8, CHK_TOKEN, 3},
+	 "\\b(GOCSPX-" URLSAFE "{28})" NOT_URLSAFE, "GOCSPX-" URLSAFE "{28}", 64, 8, CHK_TOKEN, 3, false},
 
 	/* ---- Azure ---- */
 	{{"azure-storage-connection-string", "Azure Storage connection string",
 	  "An Azure Storage connection string with its account key (DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…). The key gives full control of the storage account's data." FIXTXT,
 	  SEV_C},
 	 "DefaultEndpointsProtocol=https?;AccountName=[A-Za-z0-9]{3,24};AccountKey=([A-Za-z0-9+/]{86}==)",
-	 "AccountKey=[A-Za-z0-9+/]{86}==", 200, 8, CHK_TOKEN, 4},
+	 "AccountKey=[A-Za-z0-9+/]{86}==", 200, 8, CHK_TOKEN, 4, true},
 	{{"azure-storage-account-key", "Azure Storage account key",
 	  "An Azure Storage account key (AccountKey= and 88 base64 characters). It gives full control of the storage account's data." FIXTXT, SEV_C},
-	 "AccountKey=([A-Za-z0-9+/]{86}==)", "AccountKey=[A-Za-z0-9+/]{86}==", 128, 8, CHK_TOKEN, 3},
+	 "AccountKey=([A-Za-z0-9+/]{86}==)", "AccountKey=[A-Za-z0-9+/]{86}==", 128, 8, CHK_TOKEN, 3, false},
 	{{"azure-service-bus-connection-string", "Azure Service Bus / Event Hubs connection string",
 	  "An Azure Service Bus or Event Hubs connection string with a shared access key (Endpoint=sb://…;SharedAccessKey=…). It sends and receives messages with the key's rights." FIXTXT,
 	  SEV_H},
 	 "Endpoint=sb://[A-Za-z0-9.\\-]{1,200}/?;SharedAccessKeyName=[^;\\s\"']{1,256};SharedAccessKey=([A-Za-z0-9+/]{43}=)",
-	 "SharedAccessKey=[A-Za-z0-9+/]{43}=", 600, 8, CHK_TOKEN, 3},
+	 "SharedAccessKey=[A-Za-z0-9+/]{43}=", 600, 8, CHK_TOKEN, 3, true},
 
 	/* ---- Twilio ---- */
 	{{"twilio-api-key", "Twilio API key SID",
 	  "A Twilio API key SID (SK and 32 hex) next to Twilio configuration. With its secret it calls the Twilio API: messages and calls billed to you." FIXTXT,
 	  SEV_M},
-	 "(?i:twilio)[\\s\\S]{0,120}?\\b(SK[0-9a-f]{32})\\b", "SK[0-9a-f]{32}", 200, 8, CHK_TOKEN, 3},
+	 "(?i:twilio)[\\s\\S]{0,120}?\\b(SK[0-9a-f]{32})\\b", "SK[0-9a-f]{32}", 200, 8, CHK_TOKEN, 3, true},
 	{{"twilio-auth-token", "Twilio auth token",
 	  "A Twilio auth token (32 hex) assigned as an auth token next to Twilio or an account SID (AC and 32 hex). It controls the whole Twilio account." FIXTXT,
 	  SEV_C},
 	 "(?i)(?:twilio|\\bAC[0-9a-f]{32}\\b)[\\s\\S]{0,160}?auth_?token[a-z_]{0,10}" ASSIGN "([0-9a-f]{32})\\b",
-	 "(?i)auth_?token[a-z_]{0,10}" HS_ASSIGN "[0-9a-f]{32}", 300, 8, CHK_CONTEXT, 4},
+	 "(?i)auth_?token[a-z_]{0,10}" HS_ASSIGN "[0-9a-f]{32}", 300, 8, CHK_CONTEXT, 4, true},
 
 	/* ---- Other providers ---- */
 	{{"sendgrid-api-key", "SendGrid API key",
 	  "A SendGrid API key (SG., 22 characters, ., 43 characters). It sends mail as your domain." FIXTXT, SEV_H},
-	 "\\b(SG\\." URLSAFE "{22}\\." URLSAFE "{43})" NOT_URLSAFE, "SG\\." URLSAFE "{22}\\." URLSAFE "{43}", 96, 8, CHK_TOKEN, 3},
+	 "\\b(SG\\." URLSAFE "{22}\\." URLSAFE "{43})" NOT_URLSAFE, "SG\\." URLSAFE "{22}\\." URLSAFE "{43}", 96, 8, CHK_TOKEN, 3, false},
 	{{"npm-access-token", "npm access token",
 	  "An npm access token (npm_ and 36 characters). It can publish packages as its user: a supply-chain risk for everyone who installs them." FIXTXT, SEV_C},
-	 "\\b(npm_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3},
+	 "\\b(npm_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3, false},
 	{{"pypi-api-token", "PyPI API token",
 	  "A PyPI API token (pypi-AgEIcHlwaS5vcmc…). It uploads releases of your packages." FIXTXT, SEV_C},
-	 "\\b(pypi-AgEIcHlwaS5vcmc" URLSAFE "{50,400})" NOT_URLSAFE, "pypi-AgEIcHlwaS5vcmc" URLSAFE "{50}", 96, 400, CHK_TOKEN, 3},
+	 "\\b(pypi-AgEIcHlwaS5vcmc" URLSAFE "{50,400})" NOT_URLSAFE, "pypi-AgEIcHlwaS5vcmc" URLSAFE "{50}", 96, 400, CHK_TOKEN, 3, false},
 	{{"shopify-access-token", "Shopify access token or shared secret",
 	  "A Shopify admin, custom-app or private-app access token or shared secret (shpat_, shpca_, shppa_, shpss_ and 32 hex). It reads and changes the shop's orders, customers and products." FIXTXT,
 	  SEV_H},
-	 "\\b(shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})\\b", NULL, 64, 8, CHK_TOKEN, 3},
+	 "\\b(shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})\\b", NULL, 64, 8, CHK_TOKEN, 3, false},
 	{{"jwt", "JSON Web Token",
 	  "A JSON Web Token (three base64url parts whose header is JSON with \"alg\"). A bearer token: whoever has it is its subject until it expires, and it may reveal claims." FIXTXT,
 	  SEV_M},
-	 "\\b(eyJ" URLSAFE "{10,1000}\\." URLSAFE "{10,4000}\\." URLSAFE "{10,1000})" NOT_URLSAFE, "eyJ" URLSAFE "{10}", 16, 6100, CHK_JWT, 2},
+	 "\\b(eyJ" URLSAFE "{10,1000}\\." URLSAFE "{10,4000}\\." URLSAFE "{10,1000})" NOT_URLSAFE, "eyJ" URLSAFE "{10}", 16, 6100, CHK_JWT, 2, false},
 
 	/* ---- Private keys ---- */
 	{{"private-key", "Private key (PEM)",
@@ -231,44 +232,44 @@ static const struct srule rules[] = {
 	  SEV_C},
 	 "-----BEGIN (?:RSA |EC |DSA |ENCRYPTED )?PRIVATE KEY-----" PEMGAP
 	 "(?:Proc-Type:[^\\n\\\\]{0,100}(?:\\\\n|\\n)DEK-Info:[^\\n\\\\]{0,200}(?:\\\\[rn]|\\s){1,8})?([A-Za-z0-9+/]{40,80})",
-	 "-----BEGIN (RSA |EC |DSA |ENCRYPTED )?PRIVATE KEY-----", 8, 512, CHK_TOKEN, 4},
+	 "-----BEGIN (RSA |EC |DSA |ENCRYPTED )?PRIVATE KEY-----", 8, 512, CHK_TOKEN, 4, false},
 	{{"openssh-private-key", "OpenSSH private key",
 	  "An OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----). It logs in wherever its public key is authorised." FIXTXT, SEV_C},
 	 "-----BEGIN OPENSSH PRIVATE KEY-----" PEMGAP "(b3BlbnNzaC1rZXktdjE[A-Za-z0-9+/]{20,80})",
-	 "-----BEGIN OPENSSH PRIVATE KEY-----", 8, 256, CHK_TOKEN, 4},
+	 "-----BEGIN OPENSSH PRIVATE KEY-----", 8, 256, CHK_TOKEN, 4, false},
 	{{"pgp-private-key", "PGP private key block",
 	  "An OpenPGP private key block (-----BEGIN PGP PRIVATE KEY BLOCK-----). It signs and decrypts as its owner." FIXTXT, SEV_C},
 	 "-----BEGIN PGP PRIVATE KEY BLOCK-----(?:\\\\[rn]|\\s|[A-Za-z]{2,20}: [^\\n\\\\]{0,200}){1,12}([A-Za-z0-9+/]{40,80})",
-	 "-----BEGIN PGP PRIVATE KEY BLOCK-----", 8, 1024, CHK_TOKEN, 4},
+	 "-----BEGIN PGP PRIVATE KEY BLOCK-----", 8, 1024, CHK_TOKEN, 4, false},
 
 	/* ---- Connection strings with inline passwords ---- */
 	{{"postgres-uri-password", "PostgreSQL URI with a password",
 	  "A postgres:// or postgresql:// URI with an inline password. It connects to the database as that user." FIXTXT, SEV_H},
-	 DBURI("postgres(?:ql)?"), "postgres(ql)?://", 16, 420, CHK_DBPASS, 3},
+	 DBURI("postgres(?:ql)?"), "postgres(ql)?://", 16, 420, CHK_DBPASS, 3, false},
 	{{"mysql-uri-password", "MySQL URI with a password",
 	  "A mysql:// URI with an inline password. It connects to the database as that user." FIXTXT, SEV_H},
-	 DBURI("mysqlx?"), "mysqlx?://", 16, 420, CHK_DBPASS, 3},
+	 DBURI("mysqlx?"), "mysqlx?://", 16, 420, CHK_DBPASS, 3, false},
 	{{"mongodb-uri-password", "MongoDB URI with a password",
 	  "A mongodb:// or mongodb+srv:// URI with an inline password. It connects to the cluster as that user." FIXTXT, SEV_H},
-	 DBURI("mongodb(?:\\+srv)?"), "mongodb(\\+srv)?://", 16, 420, CHK_DBPASS, 3},
+	 DBURI("mongodb(?:\\+srv)?"), "mongodb(\\+srv)?://", 16, 420, CHK_DBPASS, 3, false},
 	{{"redis-uri-password", "Redis URI with a password",
 	  "A redis:// or rediss:// URI with an inline password. It reads and writes everything in the Redis instance." FIXTXT, SEV_H},
-	 DBURI("rediss?"), "rediss?://", 16, 420, CHK_DBPASS, 3},
+	 DBURI("rediss?"), "rediss?://", 16, 420, CHK_DBPASS, 3, false},
 	{{"amqp-uri-password", "AMQP URI with a password",
 	  "An amqp:// or amqps:// URI (RabbitMQ and others) with an inline password. It publishes and consumes the broker's messages." FIXTXT, SEV_H},
-	 DBURI("amqps?"), "amqps?://", 16, 420, CHK_DBPASS, 3},
+	 DBURI("amqps?"), "amqps?://", 16, 420, CHK_DBPASS, 3, false},
 	{{"jdbc-password", "JDBC URL with a password",
 	  "A JDBC URL with a password= parameter. It connects to the database as that user." FIXTXT, SEV_H},
-	 "(?i)\\bjdbc:[a-z0-9]{2,20}:[^\\s\"'`]{0,300}?[;?&:]password=([^;&\\s\"'`]{1,256})", "(?i)jdbc:[a-z0-9]{2,20}:", 8, 600, CHK_DBPASS, 3},
+	 "(?i)\\bjdbc:[a-z0-9]{2,20}:[^\\s\"'`]{0,300}?[;?&:]password=([^;&\\s\"'`]{1,256})", "(?i)jdbc:[a-z0-9]{2,20}:", 8, 600, CHK_DBPASS, 3, false},
 
 	/* ---- Generic ---- */
 	{{"generic-secret-assignment", "Hard-coded secret",
 	  "A high-entropy value assigned to a name such as password, secret, api_key, token, access_token, private_key or client_secret (JavaScript, TypeScript, Python, YAML, JSON, .env). Placeholders and environment look-ups are not reported." FIXTXT,
 	  SEV_M},
-	 "(?i)(?<![a-z0-9])[a-z0-9_.\\-]{0,40}(?:passwd|password|pwd|secret|api[_\\-]?key|apikey|token|private[_\\-]?key|auth[_\\-]?key)[a-z0-9_\\-]{0,30}"
+	 "(?i)(?:passwd|password|pwd|secret|api[_\\-]?key|apikey|token|private[_\\-]?key|auth[_\\-]?key)[a-z0-9_\\-]{0,30}"
 	 ASSIGN "(?:(?<=\")([^\"\\n]{8,200})\"|(?<=')([^'\\n]{8,200})'|(?<=`)([^`\\n$]{8,200})`|(?<![\"'`])([^\\s\"'`,;#()\\[\\]{}<>]{8,200})(?=[\\s,;#]|$))",
-	 "(?i)(passwd|password|pwd|secret|api[_\\-]?key|apikey|token|private[_\\-]?key|auth[_\\-]?key)[a-z0-9_\\-]{0,30}" HS_ASSIGN,
-	 128, 240, CHK_GENERIC, 1},
+	 "(?i)(passwd|password|pwd|secret|api[_\\-]?key|apikey|token|private[_\\-]?key|auth[_\\-]?key)[a-z0-9_\\-]{0,30}[\"']?\\s{0,5}[:=]",
+	 64, 240, CHK_GENERIC, 1, false},
 };
 
 #define NRULES (sizeof rules / sizeof rules[0])
@@ -289,6 +290,7 @@ struct gh_secrets_scratch {
 	hs_scratch_t *hs;
 	pcre2_match_data *md;
 	size_t done[NRULES]; /* per rule: candidates ending at or before this were already handled */
+	size_t last_from[NRULES]; /* per anchored rule: the start last tried (SIZE_MAX: none) */
 	struct cand *c;
 	size_t n, cap;
 };
@@ -511,6 +513,12 @@ static bool check(const struct srule *r, const uint8_t *buf, size_t s, size_t e,
 
 /* ---- compile ---- */
 
+/* Whether the rule's anchor starts where its match starts (Hyperscan reports that start). */
+static bool anchored(const struct srule *r)
+{
+	return r->hs && !r->before;
+}
+
 int gh_secrets_new(struct gh_secrets **out, struct gh_error *err)
 {
 	const char *exprs[NRULES];
@@ -525,8 +533,9 @@ int gh_secrets_new(struct gh_secrets **out, struct gh_error *err)
 		int ec;
 		PCRE2_SIZE eo;
 		uint32_t cap = 0;
-		s->re[i] = pcre2_compile((PCRE2_SPTR)rules[i].re, PCRE2_ZERO_TERMINATED, PCRE2_NEVER_UTF | PCRE2_NEVER_UCP,
-					 &ec, &eo, NULL);
+		/* anchored rules are compiled anchored: the JIT does not take PCRE2_ANCHORED at match time */
+		uint32_t opts = PCRE2_NEVER_UTF | PCRE2_NEVER_UCP | (anchored(&rules[i]) ? PCRE2_ANCHORED : 0);
+		s->re[i] = pcre2_compile((PCRE2_SPTR)rules[i].re, PCRE2_ZERO_TERMINATED, opts, &ec, &eo, NULL);
 		if (!s->re[i]) {
 			PCRE2_UCHAR msg[160];
 			pcre2_get_error_message(ec, msg, sizeof msg);
@@ -539,7 +548,9 @@ int gh_secrets_new(struct gh_secrets **out, struct gh_error *err)
 		if (cap > s->ngroups)
 			s->ngroups = cap;
 		exprs[i] = rules[i].hs ? rules[i].hs : rules[i].re;
-		flags[i] = rules[i].hs ? 0 : HS_FLAG_PREFILTER;
+		/* an anchor that starts where the match starts reports that start: one anchored
+		 * PCRE2 attempt confirms it */
+		flags[i] = !rules[i].hs ? HS_FLAG_PREFILTER : anchored(&rules[i]) ? HS_FLAG_SOM_LEFTMOST : 0;
 		ids[i] = (unsigned)i;
 	}
 	if (hs_compile_multi(exprs, flags, ids, (unsigned)NRULES, HS_MODE_BLOCK, NULL, &s->db, &cerr) != HS_SUCCESS) {
@@ -613,51 +624,65 @@ static int cand_add(struct gh_secrets_scratch *scr, uint32_t rule, size_t s, siz
 	return 0;
 }
 
-/* Confirms a Hyperscan candidate of rule id ending at `to` with PCRE2 on a window around it:
- * the first match that ends at or after `to` is the candidate's. */
-static void confirm(struct scan_ctx *c, unsigned id, size_t to)
+/* Records the match in md (n groups) as a candidate if its value passes the rule's check. */
+static void take(struct scan_ctx *c, unsigned id, int n)
+{
+	PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->scr->md);
+	size_t ms = ov[0], me = ov[1], vs = ms, ve = me;
+	for (int g = 1; g < n; g++)
+		if (ov[2 * g] != PCRE2_UNSET) {
+			vs = ov[2 * g];
+			ve = ov[2 * g + 1];
+			break;
+		}
+	c->scr->done[id] = me;
+	if (ve > vs && check(&rules[id], c->buf, vs, ve, ms)) {
+		int rc = cand_add(c->scr, id, vs, ve);
+		if (rc)
+			c->rc = rc;
+	}
+}
+
+/* Confirms a Hyperscan candidate of rule id ending at `to` (starting at `from` for anchored
+ * rules) with PCRE2: anchored rules by one anchored attempt at from; the others by a search of
+ * the window around `to`, where the first match that ends at or after `to` is the candidate's. */
+static void confirm(struct scan_ctx *c, unsigned id, size_t from, size_t to)
 {
 	const struct srule *r = &rules[id];
 	size_t back = r->back > 64 ? r->back : 64; /* at least the longest anchor */
 	size_t ws = to > back ? to - back : 0;
 	size_t we = c->len - to > r->fwd ? to + r->fwd : c->len;
-	size_t start = ws;
 	pcre2_match_data *md = c->scr->md;
 	c->scr->done[id] = to;
-	while (start <= we) {
+	if (anchored(r)) {
+		if (from == c->scr->last_from[id])
+			return;
+		c->scr->last_from[id] = from;
+		int n = pcre2_match(c->s->re[id], c->buf, we, from, 0, md, NULL);
+		if (n > 0)
+			take(c, id, n);
+		return;
+	}
+	for (size_t start = ws; start <= we;) {
 		int n = pcre2_match(c->s->re[id], c->buf, we, start, 0, md, NULL);
 		if (n <= 0)
 			return;
 		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-		size_t ms = ov[0], me = ov[1];
-		if (me >= to) {
-			size_t vs = ms, ve = me;
-			for (int g = 1; g < n; g++)
-				if (ov[2 * g] != PCRE2_UNSET) {
-					vs = ov[2 * g];
-					ve = ov[2 * g + 1];
-					break;
-				}
-			c->scr->done[id] = me;
-			if (ve > vs && check(r, c->buf, vs, ve, ms)) {
-				int rc = cand_add(c->scr, id, vs, ve);
-				if (rc)
-					c->rc = rc;
-			}
+		if (ov[1] >= to) {
+			take(c, id, n);
 			return;
 		}
-		start = me > ms ? me : ms + 1;
+		start = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
 	}
 }
 
 static int on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags, void *ctx)
 {
 	struct scan_ctx *c = ctx;
-	(void)from;
 	(void)flags;
 	if (id >= NRULES || to <= c->scr->done[id])
 		return 0;
-	confirm(c, id, (size_t)to);
+	confirm(c, id, (size_t)from, (size_t)to);
 	return c->rc ? 1 : 0;
 }
 
@@ -750,6 +775,7 @@ int gh_secrets_scan(const struct gh_secrets *s, struct gh_secrets_scratch *scr, 
 	if (len > UINT_MAX)
 		return GH_ETOOBIG;
 	memset(scr->done, 0, sizeof scr->done);
+	memset(scr->last_from, 0xff, sizeof scr->last_from);
 	scr->n = 0;
 	hs_error_t he = hs_scan(s->db, (const char *)buf, (unsigned)len, 0, scr->hs, on_match, &c);
 	if (he != HS_SUCCESS && he != HS_SCAN_TERMINATED)
