@@ -103,11 +103,19 @@ static int list_add(struct gh_dep_list *l, enum gh_deps_kind kind, const char *n
 {
 	if (l->n >= GH_DEPS_MAX_ENTRIES)
 		return GH_ETOOBIG;
-	if (kind == GH_DEP_NPM && nlen == 0) /* "node_modules/" or "//1.0.0": nothing to ask for */
-	{
-		kind = GH_DEP_FOREIGN;
-		src = "(no package name)";
-		slen = strlen(src);
+	/* a NUL ends a name as C reads it: keep what C would read, so checks and messages agree */
+	nlen = strnlen(name, nlen);
+	if (src)
+		slen = strnlen(src, slen);
+	if (nlen == 0) { /* "node_modules/", "//1.0.0", "\0@1": nothing to ask a registry for */
+		if (kind == GH_DEP_NPM || kind == GH_DEP_PYPI)
+			kind = GH_DEP_FOREIGN;
+		name = "(no package name)";
+		nlen = strlen(name);
+		if (!src) {
+			src = name;
+			slen = nlen;
+		}
 	}
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 32;
