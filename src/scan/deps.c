@@ -821,14 +821,26 @@ bool gh_deps_license_ok(const char *expr, const char *const *allow, size_t nallo
  * Registry client with an on-disk cache
  * ====================================================================================== */
 
-struct fetch {
+/* One registry request in flight: its own handle and body, the answer or why there is none. */
+struct slot {
 	CURL *h;
+	struct gh_buf body;
+	bool busy;
+	json_t *doc;
+	char why[512];
+	char path[4200];   /* the cache file */
+	const char *name;
+};
+
+/* The registry client: DEPS_PARALLEL handles on one multi handle (which shares connections). */
+struct fetch {
+	CURLM *m;
 	struct curl_slist *hdrs;
+	struct slot slot[DEPS_PARALLEL];
 	char registry[1024];
 	char cache_dir[4096];
 	bool cache_ok;
 	int64_t ttl, now;
-	struct gh_buf body;
 };
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg)
@@ -873,7 +885,6 @@ static bool cache_dir_ready(const char *dir)
 static int fetch_init(struct fetch *f, const struct gh_deps_policy *pol, int64_t now, struct gh_error *err)
 {
 	memset(f, 0, sizeof *f);
-	gh_buf_init(&f->body, DEPS_MAX_RESPONSE);
 	f->now = now;
 	f->ttl = pol->cache_ttl_s ? pol->cache_ttl_s : DEFAULT_TTL;
 	const char *reg = pol->registry && *pol->registry ? pol->registry : DEFAULT_REGISTRY;
@@ -883,7 +894,7 @@ static int fetch_init(struct fetch *f, const struct gh_deps_policy *pol, int64_t
 	while (n > 0 && f->registry[n - 1] == '/')
 		f->registry[--n] = '\0';
 	if (strncmp(f->registry, "https://", 8) != 0 && strncmp(f->registry, "http://", 7) != 0)
-		return gh_error_set(err, GH_EINVAL, "registry %s: not an http(s) URL", f->registry);
+		return gh_error_set(err, GH_EINVAL, "registry %.200s: not an http(s) URL", f->registry);
 	if (pol->cache_dir && *pol->cache_dir)
 		n = snprintf(f->cache_dir, sizeof f->cache_dir, "%s", pol->cache_dir);
 	else if (getenv("XDG_CACHE_HOME") && getenv("XDG_CACHE_HOME")[0] == '/')
@@ -895,32 +906,49 @@ static int fetch_init(struct fetch *f, const struct gh_deps_policy *pol, int64_t
 	f->cache_ok = f->ttl > 0 && n > 0 && (size_t)n < sizeof f->cache_dir && cache_dir_ready(f->cache_dir);
 
 	pthread_once(&curl_once, curl_init_once);
-	f->h = curl_easy_init();
+	f->m = curl_multi_init();
 	f->hdrs = curl_slist_append(NULL, "Accept: application/json");
-	if (!f->h || !f->hdrs)
+	if (!f->m || !f->hdrs)
 		return gh_error_set(err, GH_ENOMEM, "cannot create an HTTP client");
-	curl_easy_setopt(f->h, CURLOPT_HTTPHEADER, f->hdrs);
-	curl_easy_setopt(f->h, CURLOPT_USERAGENT, "gatehouse-scan");
-	curl_easy_setopt(f->h, CURLOPT_CONNECTTIMEOUT, DEPS_CONNECT_S);
-	curl_easy_setopt(f->h, CURLOPT_TIMEOUT, DEPS_TOTAL_S);
-	curl_easy_setopt(f->h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(f->h, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(f->h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)DEPS_MAX_RESPONSE);
-	curl_easy_setopt(f->h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(f->h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-	curl_easy_setopt(f->h, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(f->h, CURLOPT_MAXREDIRS, 3L);
-	curl_easy_setopt(f->h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(f->h, CURLOPT_WRITEDATA, &f->body);
+	for (size_t i = 0; i < DEPS_PARALLEL; i++) {
+		struct slot *s = &f->slot[i];
+		gh_buf_init(&s->body, DEPS_MAX_RESPONSE);
+		s->h = curl_easy_init();
+		if (!s->h)
+			return gh_error_set(err, GH_ENOMEM, "cannot create an HTTP client");
+		curl_easy_setopt(s->h, CURLOPT_HTTPHEADER, f->hdrs);
+		curl_easy_setopt(s->h, CURLOPT_USERAGENT, "gatehouse-scan");
+		curl_easy_setopt(s->h, CURLOPT_CONNECTTIMEOUT, DEPS_CONNECT_S);
+		curl_easy_setopt(s->h, CURLOPT_TIMEOUT, DEPS_TOTAL_S);
+		curl_easy_setopt(s->h, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(s->h, CURLOPT_ACCEPT_ENCODING, "");
+		curl_easy_setopt(s->h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)DEPS_MAX_RESPONSE);
+		curl_easy_setopt(s->h, CURLOPT_PROTOCOLS_STR, "http,https");
+		curl_easy_setopt(s->h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+		curl_easy_setopt(s->h, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(s->h, CURLOPT_MAXREDIRS, 3L);
+		curl_easy_setopt(s->h, CURLOPT_WRITEFUNCTION, on_body);
+		curl_easy_setopt(s->h, CURLOPT_WRITEDATA, &s->body);
+		curl_easy_setopt(s->h, CURLOPT_PRIVATE, s);
+	}
 	return 0;
 }
 
 static void fetch_free(struct fetch *f)
 {
-	if (f->h)
-		curl_easy_cleanup(f->h);
+	for (size_t i = 0; i < DEPS_PARALLEL; i++) {
+		struct slot *s = &f->slot[i];
+		if (s->h) {
+			if (s->busy && f->m)
+				curl_multi_remove_handle(f->m, s->h);
+			curl_easy_cleanup(s->h);
+		}
+		json_decref(s->doc);
+		gh_buf_free(&s->body);
+	}
+	if (f->m)
+		curl_multi_cleanup(f->m);
 	curl_slist_free_all(f->hdrs);
-	gh_buf_free(&f->body);
 }
 
 static void cache_path(const struct fetch *f, const char *name, char *out, size_t outlen)
@@ -975,56 +1003,101 @@ static void cache_put(const struct fetch *f, const char *path, const char *body,
 	gh_buf_free(&b);
 }
 
-/* The registry's document for name (a JSON object the caller releases), or NULL with the reason
- * in why. */
-static json_t *fetch_meta(struct fetch *f, const char *name, char *why, size_t whylen)
+/* Starts getting the registry's document for name into slot s: from the cache (done at once),
+ * or a request added to the multi handle (s->busy). An invalid name fails at once (s->why). */
+static void fetch_start(struct fetch *f, struct slot *s, const char *name)
 {
-	char path[4200], url[2048];
+	char url[2048];
+	s->name = name;
+	s->doc = NULL;
+	s->why[0] = '\0';
+	s->busy = false;
 	if (!gh_deps_npm_name_ok(name)) {
-		snprintf(why, whylen, "not a valid npm package name");
-		return NULL;
+		snprintf(s->why, sizeof s->why, "not a valid npm package name");
+		return;
 	}
-	cache_path(f, name, path, sizeof path);
-	json_t *doc = cache_get(f, path);
-	if (doc)
-		return doc;
+	cache_path(f, name, s->path, sizeof s->path);
+	if ((s->doc = cache_get(f, s->path)) != NULL)
+		return;
 	const char *slash = name[0] == '@' ? strchr(name, '/') : NULL;
 	int n = slash ? snprintf(url, sizeof url, "%s/%.*s%%2f%s", f->registry, (int)(slash - name), name, slash + 1)
 		      : snprintf(url, sizeof url, "%s/%s", f->registry, name);
 	if (n <= 0 || (size_t)n >= sizeof url) {
-		snprintf(why, whylen, "registry URL too long");
-		return NULL;
+		snprintf(s->why, sizeof s->why, "registry URL too long");
+		return;
 	}
-	gh_buf_reset(&f->body);
-	curl_easy_setopt(f->h, CURLOPT_URL, url);
-	CURLcode cc = curl_easy_perform(f->h);
+	gh_buf_reset(&s->body);
+	curl_easy_setopt(s->h, CURLOPT_URL, url);
+	if (curl_multi_add_handle(f->m, s->h) != CURLM_OK) {
+		snprintf(s->why, sizeof s->why, "cannot start a registry request");
+		return;
+	}
+	s->busy = true;
+}
+
+/* Turns a finished transfer into s->doc, or s->why; caches good answers. */
+static void fetch_done(struct fetch *f, struct slot *s, CURLcode cc)
+{
 	long status = 0;
-	curl_easy_getinfo(f->h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
+	curl_multi_remove_handle(f->m, s->h);
+	s->busy = false;
 	if (cc == CURLE_WRITE_ERROR || cc == CURLE_FILESIZE_EXCEEDED) {
-		snprintf(why, whylen, "the registry's answer is larger than %u bytes", DEPS_MAX_RESPONSE);
-		return NULL;
+		snprintf(s->why, sizeof s->why, "the registry's answer is larger than %u bytes", DEPS_MAX_RESPONSE);
+		return;
 	}
 	if (cc != CURLE_OK) {
-		snprintf(why, whylen, "registry %.200s unreachable: %s", f->registry, curl_easy_strerror(cc));
-		return NULL;
+		snprintf(s->why, sizeof s->why, "registry %.200s unreachable: %s", f->registry, curl_easy_strerror(cc));
+		return;
 	}
 	if (status == 404) {
-		snprintf(why, whylen, "not found in the registry %.200s (HTTP 404)", f->registry);
-		return NULL;
+		snprintf(s->why, sizeof s->why, "not found in the registry %.200s (HTTP 404)", f->registry);
+		return;
 	}
 	if (status != 200) {
-		snprintf(why, whylen, "the registry %.200s answered HTTP %ld", f->registry, status);
-		return NULL;
+		snprintf(s->why, sizeof s->why, "the registry %.200s answered HTTP %ld", f->registry, status);
+		return;
 	}
 	json_error_t je;
-	doc = json_loadb(f->body.data, f->body.len, 0, &je);
+	json_t *doc = json_loadb(s->body.data, s->body.len, 0, &je);
 	if (!doc || !json_is_object(doc)) {
-		snprintf(why, whylen, "the registry's answer is not a JSON object%s%s", doc ? "" : ": ", doc ? "" : je.text);
+		snprintf(s->why, sizeof s->why, "the registry's answer is not a JSON object%s%s", doc ? "" : ": ",
+			 doc ? "" : je.text);
 		json_decref(doc);
-		return NULL;
+		return;
 	}
-	cache_put(f, path, f->body.data, f->body.len);
-	return doc;
+	s->doc = doc;
+	cache_put(f, s->path, s->body.data, s->body.len);
+}
+
+/* Runs the requests started in the slots until all have finished. */
+static void fetch_wait(struct fetch *f)
+{
+	int running = 0;
+	curl_multi_perform(f->m, &running);
+	for (;;) {
+		CURLMsg *msg;
+		int left;
+		while ((msg = curl_multi_info_read(f->m, &left)) != NULL) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			struct slot *s = NULL;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+			if (s)
+				fetch_done(f, s, msg->data.result);
+		}
+		if (!running)
+			break;
+		if (curl_multi_poll(f->m, NULL, 0, 1000, NULL) != CURLM_OK)
+			break;
+		curl_multi_perform(f->m, &running);
+	}
+	for (size_t i = 0; i < DEPS_PARALLEL; i++) /* a transfer the multi handle lost: fail closed */
+		if (f->slot[i].busy) {
+			curl_multi_remove_handle(f->m, f->slot[i].h);
+			f->slot[i].busy = false;
+			snprintf(f->slot[i].why, sizeof f->slot[i].why, "the registry request did not finish");
+		}
 }
 
 /* ======================================================================================
@@ -1332,19 +1405,29 @@ int gh_deps_scan(const char *root, const struct gh_deps_policy *pol, struct gh_f
 	if ((rc = fetch_init(&f, pol, c.now, err)) != 0)
 		goto done;
 
+	/* name groups in batches of DEPS_PARALLEL: fetch together, then check, then release */
 	for (size_t i = 0; i < nitems;) {
-		size_t j = i;
-		while (j < nitems && strcmp(items[j].d->name, items[i].d->name) == 0)
-			j++;
-		char why[512] = "";
-		json_t *doc = fetch_meta(&f, items[i].d->name, why, sizeof why);
-		for (size_t k = i; k < j && rc == 0; k++) {
-			if (k > i && strcmp(items[k].d->version, items[k - 1].d->version) == 0 &&
-			    strcmp(items[k].path, items[k - 1].path) == 0)
-				continue; /* the same version again in one lockfile (nested node_modules) */
-			rc = check_npm(&c, &items[k], doc, why);
+		size_t start[DEPS_PARALLEL + 1], nb = 0, j = i;
+		while (j < nitems && nb < DEPS_PARALLEL) {
+			start[nb] = j;
+			fetch_start(&f, &f.slot[nb], items[j].d->name);
+			nb++;
+			while (j < nitems && strcmp(items[j].d->name, items[start[nb - 1]].d->name) == 0)
+				j++;
 		}
-		json_decref(doc);
+		start[nb] = j;
+		fetch_wait(&f);
+		for (size_t b = 0; b < nb && rc == 0; b++)
+			for (size_t k = start[b]; k < start[b + 1] && rc == 0; k++) {
+				if (k > start[b] && strcmp(items[k].d->version, items[k - 1].d->version) == 0 &&
+				    strcmp(items[k].path, items[k - 1].path) == 0)
+					continue; /* the same version again in one lockfile (nested node_modules) */
+				rc = check_npm(&c, &items[k], f.slot[b].doc, f.slot[b].why);
+			}
+		for (size_t b = 0; b < nb; b++) {
+			json_decref(f.slot[b].doc);
+			f.slot[b].doc = NULL;
+		}
 		if (rc) {
 			gh_error_set(err, rc, "out of memory");
 			goto done;
