@@ -54,8 +54,12 @@ struct inj_assign {
 	uint32_t start, end;  /* bytes of the whole assignment */
 	int line;
 	bool aug;             /* `+=`: the previous value followed by value */
+	uint32_t next;        /* the previous record in the same hash bucket, or NONE */
 	TSNode value;
 };
+
+#define INJ_BUCKETS (1u << 14) /* assignment index: (scope, name) hash -> newest record */
+#define INJ_NONE UINT32_MAX
 
 struct inj {
 	enum gh_lang lang;
@@ -68,6 +72,7 @@ struct inj {
 	size_t nscopes, capscopes;
 	struct inj_assign *as;
 	size_t nas, capas;
+	uint32_t *buckets;    /* INJ_BUCKETS heads of chains through inj_assign.next */
 	long budget, sink_budget;
 	/* per sink */
 	char frag[INJ_FRAG_MAX];
@@ -180,6 +185,47 @@ static TSNode kid(TSNode n, uint32_t i)
 	return ts_node_is_null(n) ? n : ts_node_named_child(n, i);
 }
 
+/* Named children in order through a cursor: ts_node_named_child(n, i) costs O(i), which over a
+ * node with many children (a data table in an array literal) would be quadratic. */
+struct kids {
+	TSTreeCursor cur;
+	bool ok, live;
+};
+
+static struct kids kids_of(TSNode n)
+{
+	struct kids k = {.ok = false, .live = false};
+	if (ts_node_is_null(n))
+		return k;
+	k.cur = ts_tree_cursor_new(n);
+	k.live = true;
+	k.ok = ts_tree_cursor_goto_first_child(&k.cur);
+	return k;
+}
+
+static void kids_done(struct kids *k)
+{
+	if (k->live)
+		ts_tree_cursor_delete(&k->cur);
+	k->live = k->ok = false;
+}
+
+/* The next named child into *out; false (and the cursor freed) at the end or when *budget runs
+ * out (budget may be NULL). */
+static bool kids_next(struct kids *k, TSNode *out, const long *budget)
+{
+	while (k->ok && !(budget && *budget < 0)) {
+		TSNode n = ts_tree_cursor_current_node(&k->cur);
+		k->ok = ts_tree_cursor_goto_next_sibling(&k->cur);
+		if (ts_node_is_named(n)) {
+			*out = n;
+			return true;
+		}
+	}
+	kids_done(k);
+	return false;
+}
+
 /* gh_finding's strings are not const because it owns its copies; ours are borrowed. */
 static char *borrow(const char *p)
 {
@@ -218,13 +264,14 @@ static void text_copy(const struct inj *c, TSNode n, char *out, size_t size)
 /* The first named child that is not a comment. */
 static TSNode first_arg(TSNode args, uint32_t skip)
 {
-	uint32_t n = nkids(args);
-	for (uint32_t i = 0; i < n; i++) {
-		TSNode a = kid(args, i);
+	TSNode a;
+	for (struct kids k = kids_of(args); kids_next(&k, &a, NULL);) {
 		if (is(a, "comment"))
 			continue;
-		if (skip-- == 0)
+		if (skip-- == 0) {
+			kids_done(&k);
 			return a;
+		}
 	}
 	TSNode none = {0};
 	return none;
@@ -254,14 +301,13 @@ static void frag_add(struct inj *c, const char *p, size_t n)
 static void frag_string(struct inj *c, TSNode n, const char *sub)
 {
 	uint32_t s = ts_node_start_byte(n), e = ts_node_end_byte(n);
-	uint32_t cnt = nkids(n);
-	if (cnt && is(kid(n, 0), "string_start"))
-		s = ts_node_end_byte(kid(n, 0)); /* Python: skip the prefix and quote */
-	if (cnt && is(kid(n, cnt - 1), "string_end"))
-		e = ts_node_start_byte(kid(n, cnt - 1));
+	TSNode ch;
+	if (ts_node_child_count(n) && is(ts_node_child(n, 0), "string_start"))
+		s = ts_node_end_byte(ts_node_child(n, 0)); /* Python: skip the prefix and quote */
 	uint32_t pos = s;
-	for (uint32_t i = 0; i < cnt; i++) {
-		TSNode ch = kid(n, i);
+	for (struct kids k = kids_of(n); kids_next(&k, &ch, NULL);) {
+		if (is(ch, "string_end"))
+			e = ts_node_start_byte(ch);
 		if (!is(ch, sub))
 			continue;
 		uint32_t cs = ts_node_start_byte(ch);
@@ -302,6 +348,14 @@ static void why(struct inj *c, const char *w)
 
 static enum val eval(struct inj *c, TSNode n, uint32_t scope, int depth);
 
+static uint32_t bucket_of(uint32_t scope, const char *name, size_t nlen)
+{
+	uint32_t h = 2166136261u ^ scope * 16777619u; /* FNV-1a over the scope and the name */
+	for (size_t i = 0; i < nlen; i++)
+		h = (h ^ (uint8_t)name[i]) * 16777619u;
+	return h & (INJ_BUCKETS - 1);
+}
+
 /* The value of name as last assigned before pos, in scope or an enclosing one. */
 static enum val resolve_name(struct inj *c, const char *name, size_t nlen, uint32_t pos, uint32_t scope,
 			     int depth, TSNode *node_out)
@@ -309,7 +363,8 @@ static enum val resolve_name(struct inj *c, const char *name, size_t nlen, uint3
 	if (depth > INJ_MAX_DEPTH)
 		return V_OPAQUE;
 	for (uint32_t s = scope;; s = c->scopes[s].parent) {
-		for (size_t i = c->nas; i-- > 0;) {
+		for (uint32_t i = c->buckets ? c->buckets[bucket_of(s, name, nlen)] : INJ_NONE; i != INJ_NONE;
+		     i = c->as[i].next) {
 			if (--c->budget < 0 || --c->sink_budget < 0)
 				return V_OPAQUE;
 			const struct inj_assign *a = &c->as[i];
@@ -365,9 +420,8 @@ static enum val eval_join(struct inj *c, TSNode arr, uint32_t scope, int depth)
 	arr = resolve_node(c, arr, scope);
 	if (is(arr, "array") || is(arr, "list") || is(arr, "tuple")) {
 		enum val v = V_CONST;
-		uint32_t n = nkids(arr);
-		for (uint32_t i = 0; i < n; i++) {
-			TSNode el = kid(arr, i);
+		TSNode el;
+		for (struct kids k = kids_of(arr); kids_next(&k, &el, &c->sink_budget);) {
 			if (is(el, "comment"))
 				continue;
 			enum val e = eval(c, el, scope, depth + 1);
@@ -383,13 +437,12 @@ static enum val eval_join(struct inj *c, TSNode arr, uint32_t scope, int depth)
 }
 
 /* Alternatives (a ? b : c, a || b, tuples) : merged. */
-static enum val eval_all(struct inj *c, TSNode n, uint32_t scope, int depth, uint32_t from)
+static enum val eval_all(struct inj *c, TSNode n, uint32_t scope, int depth)
 {
 	enum val v = V_CONST;
-	uint32_t cnt = nkids(n);
 	bool any = false;
-	for (uint32_t i = from; i < cnt; i++) {
-		TSNode ch = kid(n, i);
+	TSNode ch;
+	for (struct kids k = kids_of(n); kids_next(&k, &ch, &c->sink_budget);) {
 		if (is(ch, "comment"))
 			continue;
 		v = merge(v, eval(c, ch, scope, depth + 1));
@@ -406,9 +459,8 @@ static enum val eval_js(struct inj *c, TSNode n, const char *t, uint32_t scope, 
 	}
 	if (!strcmp(t, "template_string")) {
 		enum val v = V_CONST;
-		uint32_t cnt = nkids(n);
-		for (uint32_t i = 0; i < cnt; i++) {
-			TSNode ch = kid(n, i);
+		TSNode ch;
+		for (struct kids k = kids_of(n); kids_next(&k, &ch, &c->sink_budget);) {
 			if (is(ch, "template_substitution") && eval(c, kid(ch, 0), scope, depth + 1) != V_CONST)
 				v = V_BUILT;
 		}
@@ -452,9 +504,9 @@ static enum val eval_js(struct inj *c, TSNode n, const char *t, uint32_t scope, 
 		if (text_eq(c, prop, "concat")) {
 			enum val v = eval(c, obj, scope, depth + 1), v0 = v;
 			bool built = false;
-			uint32_t cnt = nkids(args);
-			for (uint32_t i = 0; i < cnt; i++) {
-				enum val a = eval(c, kid(args, i), scope, depth + 1);
+			TSNode arg;
+			for (struct kids k = kids_of(args); kids_next(&k, &arg, &c->sink_budget);) {
+				enum val a = eval(c, arg, scope, depth + 1);
 				built |= a == V_BUILT;
 				v = combine(v, a);
 			}
@@ -484,9 +536,8 @@ static enum val eval_py(struct inj *c, TSNode n, const char *t, uint32_t scope, 
 		const char *prefix = text(c, start, &plen);
 		bool f = is(start, "string_start") && (memchr(prefix, 'f', plen) || memchr(prefix, 'F', plen));
 		enum val v = V_CONST;
-		uint32_t cnt = nkids(n);
-		for (uint32_t i = 0; f && i < cnt; i++) {
-			TSNode ch = kid(n, i);
+		TSNode ch;
+		for (struct kids k = kids_of(f ? n : (TSNode){0}); kids_next(&k, &ch, &c->sink_budget);) {
 			if (is(ch, "interpolation")) {
 				TSNode e = field(ch, "expression");
 				if (ts_node_is_null(e))
@@ -502,9 +553,9 @@ static enum val eval_py(struct inj *c, TSNode n, const char *t, uint32_t scope, 
 	}
 	if (!strcmp(t, "concatenated_string")) {
 		enum val v = V_CONST;
-		uint32_t cnt = nkids(n);
-		for (uint32_t i = 0; i < cnt; i++)
-			v = combine(v, eval(c, kid(n, i), scope, depth + 1));
+		TSNode ch;
+		for (struct kids k = kids_of(n); kids_next(&k, &ch, &c->sink_budget);)
+			v = combine(v, eval(c, ch, scope, depth + 1));
 		return v;
 	}
 	if (!strcmp(t, "integer") || !strcmp(t, "float") || !strcmp(t, "true") || !strcmp(t, "false") ||
@@ -543,7 +594,7 @@ static enum val eval_py(struct inj *c, TSNode n, const char *t, uint32_t scope, 
 	if (!strcmp(t, "parenthesized_expression") || !strcmp(t, "await"))
 		return eval(c, kid(n, 0), scope, depth + 1);
 	if (!strcmp(t, "tuple") || !strcmp(t, "list"))
-		return eval_all(c, n, scope, depth, 0);
+		return eval_all(c, n, scope, depth);
 	if (!strcmp(t, "call")) {
 		TSNode fn = field(n, "function"), args = field(n, "arguments");
 		if (!is(args, "argument_list"))
@@ -552,9 +603,8 @@ static enum val eval_py(struct inj *c, TSNode n, const char *t, uint32_t scope, 
 		if (is(fn, "attribute") && text_eq(c, name, "format")) {
 			enum val v = eval(c, field(fn, "object"), scope, depth + 1);
 			bool dyn = false;
-			uint32_t cnt = nkids(args);
-			for (uint32_t i = 0; i < cnt; i++) {
-				TSNode a = kid(args, i);
+			TSNode a;
+			for (struct kids k = kids_of(args); kids_next(&k, &a, &c->sink_budget);) {
 				if (is(a, "keyword_argument"))
 					a = field(a, "value");
 				if (eval(c, a, scope, depth + 1) != V_CONST)
@@ -600,7 +650,9 @@ static enum val eval_sink(struct inj *c, TSNode n, uint32_t scope)
 	c->via_name[0] = 0;
 	c->via_text = false;
 	c->sink_budget = INJ_SINK_BUDGET;
-	return eval(c, n, scope, 0);
+	enum val v = eval(c, n, scope, 0);
+	/* out of budget: parts were not looked at, so the verdict is unknown (not reported) */
+	return c->sink_budget < 0 || c->budget < 0 ? V_OPAQUE : v;
 }
 
 /* ---- what the constant text looks like ---- */
@@ -807,9 +859,8 @@ static void check_call(struct inj *c, TSNode n, uint32_t scope)
 		if (strcmp(method, "gql") != 0) {
 			if (is(a, "object")) {
 				TSNode src = {0};
-				uint32_t cnt = nkids(a);
-				for (uint32_t i = 0; i < cnt; i++) {
-					TSNode p = kid(a, i);
+				TSNode p;
+				for (struct kids k = kids_of(a); kids_next(&k, &p, NULL);) {
 					if (is(p, "pair") && text_eq(c, field(p, "key"), "source"))
 						src = field(p, "value");
 				}
@@ -896,14 +947,18 @@ static void check_pair(struct inj *c, TSNode pair, uint32_t scope)
 	} else if (!strcmp(key, "$where") || !strcmp(key, "$expr")) {
 		if (eval_sink(c, v, scope) == V_BUILT)
 			report(c, "nosql-injection", v, key, nosql_fix);
-	} else if (!strcmp(key, "body")) {
-		/* { $function: { body: "…" + x } } */
-		TSNode obj = ts_node_parent(pair);
-		TSNode outer = ts_node_is_null(obj) ? obj : ts_node_parent(obj);
-		char k2[32];
-		if (is(outer, "pair") && pair_key(c, outer, k2, sizeof k2) &&
-		    (!strcmp(k2, "$function") || !strcmp(k2, "$accumulator")) && eval_sink(c, v, scope) == V_BUILT)
-			report(c, "nosql-injection", v, k2, nosql_fix);
+	} else if (!strcmp(key, "$function") || !strcmp(key, "$accumulator")) {
+		/* { $function: { body: "…" + x, … } }: the body is code the server runs */
+		if (!is(v, "object") && !is(v, "dictionary"))
+			return;
+		TSNode p;
+		char k2[16];
+		for (struct kids k = kids_of(v); kids_next(&k, &p, NULL);) {
+			TSNode body = field(p, "value");
+			if (is(p, "pair") && pair_key(c, p, k2, sizeof k2) && !strcmp(k2, "body") &&
+			    eval_sink(c, body, scope) == V_BUILT)
+				report(c, "nosql-injection", body, key, nosql_fix);
+		}
 	}
 }
 
@@ -918,12 +973,13 @@ static bool const_string(const struct inj *c, TSNode v, char *out, size_t size)
 {
 	if (!is(v, "string") && !(is(v, "template_string") && nkids(v) <= 1))
 		return false;
-	uint32_t cnt = nkids(v);
-	for (uint32_t i = 0; i < cnt; i++) {
-		TSNode ch = kid(v, i);
+	TSNode ch;
+	for (struct kids k = kids_of(v); kids_next(&k, &ch, NULL);) {
 		if (!is(ch, "string_fragment") && !is(ch, "string_content") && !is(ch, "string_start") &&
-		    !is(ch, "string_end"))
+		    !is(ch, "string_end")) {
+			kids_done(&k);
 			return false;
+		}
 	}
 	size_t len;
 	const char *p = text(c, v, &len);
@@ -954,9 +1010,8 @@ static void check_refs_pairs(struct inj *c, TSNode container, bool kwargs)
 	char res[GH_NAME_MAX + 1] = "", env[GH_NAME_MAX + 1] = "";
 	TSNode at = {0};
 	bool hr = false, he = false;
-	uint32_t cnt = nkids(container);
-	for (uint32_t i = 0; i < cnt; i++) {
-		TSNode p = kid(container, i);
+	TSNode p;
+	for (struct kids k = kids_of(container); kids_next(&k, &p, NULL);) {
 		char key[16];
 		TSNode v;
 		if (kwargs) {
@@ -1055,13 +1110,24 @@ static void remember(struct inj *c, TSNode whole, TSNode name, TSNode value, uin
 		c->as = v;
 		c->capas = cap;
 	}
+	if (!c->buckets) {
+		c->buckets = malloc(INJ_BUCKETS * sizeof *c->buckets);
+		if (!c->buckets) {
+			c->rc = GH_ENOMEM;
+			c->stop = true;
+			return;
+		}
+		memset(c->buckets, 0xff, INJ_BUCKETS * sizeof *c->buckets); /* INJ_NONE */
+	}
 	size_t len;
 	const char *p = text(c, name, &len);
-	c->as[c->nas++] = (struct inj_assign){
+	uint32_t b = bucket_of(scope, p, len);
+	c->as[c->nas] = (struct inj_assign){
 		.name = p, .nlen = (uint32_t)len, .scope = scope, .start = ts_node_start_byte(whole),
 		.end = ts_node_end_byte(whole), .line = (int)ts_node_start_point(whole).row + 1, .aug = aug,
-		.value = value,
+		.next = c->buckets[b], .value = value,
 	};
+	c->buckets[b] = (uint32_t)c->nas++;
 }
 
 static void visit(struct inj *c, TSNode n, uint32_t scope)
@@ -1205,6 +1271,7 @@ out:
 	if (parser)
 		ts_parser_delete(parser);
 	free(c->as);
+	free(c->buckets);
 	free(c->scopes);
 	free(c);
 	return rc;

@@ -302,6 +302,33 @@ static void test_parse_errors(void **state)
 	CHECKED("parse errors, binary junk, empty input and 20000-deep nesting do not abort any language");
 }
 
+/* Many functions with their own tracked query, and huge literals: every sink is still
+ * followed (the assignment index is per scope and name) and nothing is quadratic. */
+static void test_scale(void **state)
+{
+	(void)state;
+	struct gh_buf b;
+	gh_buf_init(&b, 8u << 20);
+	for (int i = 0; i < 3000; i++)
+		assert_int_equal(gh_buf_printf(&b, "function f%d(db, id) { const q = 'SELECT * FROM t WHERE id = ' + id; "
+					      "let a = q; db.query(a); db.query('SELECT 1'); }\n", i), 0);
+	assert_int_equal(gh_buf_puts(&b, "const big = ["), 0);
+	for (int i = 0; i < 100000; i++)
+		assert_int_equal(gh_buf_puts(&b, "'x', "), 0);
+	assert_int_equal(gh_buf_puts(&b, "];\nconst obj = {"), 0);
+	for (int i = 0; i < 50000; i++)
+		assert_int_equal(gh_buf_printf(&b, "k%d: 'v', ", i), 0);
+	assert_int_equal(gh_buf_puts(&b, "};\ndb.query('SELECT ' + big.join(','));\n"), 0);
+	struct gh_findings fs;
+	gh_findings_init(&fs);
+	assert_int_equal(gh_inject_scan(GH_LANG_JS, "big.js", (const uint8_t *)b.data, b.len, NULL, &fs), 0);
+	assert_int_equal(fs.n, 3000); /* the last query joins constants only */
+	CHECKED("%zu bytes, 3000 functions with tracked queries, a 100000-element array and a 50000-key object: "
+		"%zu findings", b.len, fs.n);
+	gh_findings_free(&fs);
+	gh_buf_free(&b);
+}
+
 static void test_lang_and_rules(void **state)
 {
 	(void)state;
@@ -343,6 +370,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_refs_fixtures),
 	cmocka_unit_test(test_tracking),
 	cmocka_unit_test(test_parse_errors),
+	cmocka_unit_test(test_scale),
 };
 
 GH_UNIT_MAIN("scan_inject", tests)
