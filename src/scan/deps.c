@@ -1156,17 +1156,41 @@ static void fmt_dur(int64_t s, char *out, size_t outlen)
 		snprintf(out, outlen, "%" PRId64 "s", s);
 }
 
-static bool denied(const struct gh_deps_policy *pol, const char *name)
+/* PyPI names compare as PEP 503 says: case-insensitive, runs of "-", "_", "." equal. */
+static bool pep503_eq(const char *a, const char *b)
+{
+	for (;;) {
+		bool sa = *a == '-' || *a == '_' || *a == '.', sb = *b == '-' || *b == '_' || *b == '.';
+		if (sa != sb)
+			return false;
+		if (sa) {
+			while (*a == '-' || *a == '_' || *a == '.')
+				a++;
+			while (*b == '-' || *b == '_' || *b == '.')
+				b++;
+			continue;
+		}
+		if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+			return false;
+		if (!*a)
+			return true;
+		a++;
+		b++;
+	}
+}
+
+/* Whether the policy denies this package: an exact name, "@scope/" + "*" for a whole npm
+ * scope, and PEP 503 equivalence for PyPI names. */
+static bool denied(const struct gh_deps_policy *pol, const struct gh_dep *d)
 {
 	for (size_t i = 0; i < pol->ndeny; i++) {
-		const char *d = pol->deny[i];
-		size_t n = d ? strlen(d) : 0;
+		const char *x = pol->deny[i];
+		size_t n = x ? strlen(x) : 0;
 		if (!n)
 			continue;
-		if (strcmp(d, name) == 0)
+		if (strcmp(x, d->name) == 0 || (d->kind == GH_DEP_PYPI && pep503_eq(x, d->name)))
 			return true;
-		/* "@scope/" followed by "*" denies a whole scope */
-		if (n > 2 && d[0] == '@' && strcmp(d + n - 2, "/*") == 0 && strncmp(d, name, n - 1) == 0)
+		if (n > 2 && x[0] == '@' && strcmp(x + n - 2, "/*") == 0 && strncmp(x, d->name, n - 1) == 0)
 			return true;
 	}
 	return false;
@@ -1253,7 +1277,7 @@ static int check_local(struct ctx *c, const struct item *it, bool *need_registry
 			   "requirement \"%s\" has no exact version (==), so its release cannot be checked", d->name);
 	snprintf(snip, sizeof snip, "%s%s%s", d->name, d->version ? (d->kind == GH_DEP_PYPI ? "==" : "@") : "",
 		 d->version ? d->version : "");
-	if (denied(c->pol, d->name)) {
+	if (denied(c->pol, d)) {
 		snprintf(fix, sizeof fix, "remove %s (and whatever depends on it) from the dependencies", d->name);
 		return add(c, "dep-denied", it->path, d->line, snip, fix, "%s is on the policy's deny list", snip);
 	}

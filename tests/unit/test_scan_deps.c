@@ -356,7 +356,7 @@ static void test_python(void **state)
 	       {"dep-unpinned", "requirements.txt", 7, "Django==4.2.*"},
 	       {"dep-unpinned", "requirements.txt", 8, "numpy"},
 	       {"dep-unverified", "requirements.txt", 9, "pkg-with-extras==1.0.3"},
-	       {"dep-denied", "requirements.txt", 12, "evil-py"},
+	       {"dep-denied", "requirements.txt", 12, "Evil_Py==1.0 is on the policy's deny list"},
 	       {"dep-unpinned", "requirements.txt", 14, "example/thing.git"},
 	       {"dep-unverified", "requirements.txt", 15, "urllib3==2.0.7"});
 	assert_int_equal(atomic_load(&e->reg->requests), 0);
@@ -372,6 +372,20 @@ static void test_policy_knobs(void **state)
 	p.min_age_s = 86400;
 	p.ndeny = 0;
 	EXPECT(&p, "npm-v2", {"dep-unverified", "package-lock.json", 11, "missing-pkg"});
+	static const char *const scope[] = {"@scope/*"};
+	p.deny = scope;
+	p.ndeny = 1;
+	EXPECT(&p, "npm-v2", {"dep-unverified", "package-lock.json", 11, "missing-pkg"},
+	       {"dep-denied", "package-lock.json", 12, "@scope/scoped@1.2.3 is on the policy's deny list"});
+	CHECKED("no allow-list: any licence; 1-day minimum age; \"@scope/*\" denies the scope");
+}
+
+/* Replaces every file in dir with bytes that are not a cache entry. */
+static void spoil_cache(const char *dir)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "for f in '%s'/*.json; do printf 'garbage' > \"$f\"; done", dir);
+	assert_int_equal(system(cmd), 0);
 }
 
 /* Answers are cached per package: a second scan asks only for what failed (never cached); past
@@ -380,6 +394,11 @@ static void test_cache(void **state)
 {
 	struct env *e = *state;
 	struct gh_deps_policy p = policy(e);
+	char parent[256];
+	snprintf(parent, sizeof parent, "%s", e->cache);
+	*strrchr(parent, '/') = '\0';
+	assert_int_equal(mkdir(parent, 0755), 0);
+	assert_int_equal(mkdir(e->cache, 0755), 0); /* ours but open to others: tightened */
 	EXPECT(&p, "npm-v2", {"dep-too-new", "package-lock.json", 8, "new-pkg"},
 	       {"dep-license", "package-lock.json", 9, "gpl-pkg"}, {"dep-denied", "package-lock.json", 10, "evil-pkg"},
 	       {"dep-unverified", "package-lock.json", 11, "missing-pkg"});
@@ -387,7 +406,7 @@ static void test_cache(void **state)
 	struct stat st;
 	assert_int_equal(stat(e->cache, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
-	CHECKED("first scan: 5 requests, cache directory created 0700");
+	CHECKED("first scan: 5 requests, cache directory tightened to 0700");
 
 	atomic_store(&e->reg->requests, 0);
 	p.now = NOW + 3599;
@@ -404,6 +423,20 @@ static void test_cache(void **state)
 	       {"dep-unverified", "package-lock.json", 11, "missing-pkg"});
 	assert_int_equal(atomic_load(&e->reg->requests), 5);
 	CHECKED("scan at the TTL: the registry is asked again (5 requests)");
+
+	/* entries that are not ours are ignored and replaced */
+	spoil_cache(e->cache);
+	atomic_store(&e->reg->requests, 0);
+	EXPECT(&p, "npm-v2", {"dep-too-new", "package-lock.json", 8, "new-pkg"},
+	       {"dep-license", "package-lock.json", 9, "gpl-pkg"}, {"dep-denied", "package-lock.json", 10, "evil-pkg"},
+	       {"dep-unverified", "package-lock.json", 11, "missing-pkg"});
+	assert_int_equal(atomic_load(&e->reg->requests), 5);
+	atomic_store(&e->reg->requests, 0);
+	EXPECT(&p, "npm-v2", {"dep-too-new", "package-lock.json", 8, "new-pkg"},
+	       {"dep-license", "package-lock.json", 9, "gpl-pkg"}, {"dep-denied", "package-lock.json", 10, "evil-pkg"},
+	       {"dep-unverified", "package-lock.json", 11, "missing-pkg"});
+	assert_int_equal(atomic_load(&e->reg->requests), 1);
+	CHECKED("spoiled cache entries are ignored and rewritten");
 
 	/* a cache from another registry is not used */
 	atomic_store(&e->reg->requests, 0);
