@@ -788,7 +788,8 @@ int gh_secrets_scan(const struct gh_secrets *s, struct gh_secrets_scratch *scr, 
 		pthread_mutex_unlock(&out->mu);
 	}
 	/* one finding per secret: among overlapping spans the best rule wins */
-	qsort(scr->c, scr->n, sizeof *scr->c, cand_cmp);
+	if (scr->n > 1)
+		qsort(scr->c, scr->n, sizeof *scr->c, cand_cmp);
 	size_t k = 0;
 	for (size_t i = 0; i < scr->n; i++) {
 		if (k && scr->c[i].s < scr->c[k - 1].e) {
