@@ -382,6 +382,11 @@ static int parse_pnpm(const uint8_t *buf, size_t len, struct gh_dep_list *out, s
 	yaml_node_t *pkgs = ymap_get(&doc, root, "packages");
 	if (!pkgs)
 		goto done; /* no dependencies */
+	/* libyaml also breaks lines at CR, NEL, LS and PS; reported lines count '\n' only, so a line
+	 * past the last one is clamped to it */
+	int maxline = 1;
+	for (size_t i = 0; i < len; i++)
+		maxline += buf[i] == '\n';
 	if (pkgs->type != YAML_MAPPING_NODE) {
 		rc = gh_error_set(err, GH_EINVAL, "\"packages\" is not a mapping");
 		if (err)
@@ -399,8 +404,8 @@ static int parse_pnpm(const uint8_t *buf, size_t len, struct gh_dep_list *out, s
 		    memcmp(type->data.scalar.value, "directory", 9) == 0)
 			continue; /* a local folder */
 		size_t before = out->n;
-		rc = pnpm_entry((const char *)k->data.scalar.value, k->data.scalar.length, major < 6,
-				(int)k->start_mark.line + 1, out);
+		int line = k->start_mark.line + 1 < (size_t)maxline ? (int)k->start_mark.line + 1 : maxline;
+		rc = pnpm_entry((const char *)k->data.scalar.value, k->data.scalar.length, major < 6, line, out);
 		yaml_node_t *nm = ymap_get(&doc, v, "name"); /* git/tarball entries name themselves */
 		if (!rc && out->n > before && out->v[before].kind == GH_DEP_FOREIGN && nm && nm->type == YAML_SCALAR_NODE) {
 			char *name = gh_strndup((const char *)nm->data.scalar.value, nm->data.scalar.length);
