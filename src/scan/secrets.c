@@ -42,7 +42,13 @@ struct srule {
 	enum chk chk;
 	int prio;
 	bool before; /* the match may start before the anchor (context first): search the window */
+	/* For anchored rules, how far later anchors are skipped after an attempt, so that input
+	 * made of anchors stays linear: 0 none, SKIP_RUN the URL-safe run the attempt started in
+	 * (a JWT), otherwise that many bytes after a failed attempt (its lazy gap was searched). */
+	unsigned skip;
 };
+
+#define SKIP_RUN UINT_MAX
 
 #define FIXTXT " Remove it from the source, store it with `gatehouse secret set NAME` (or another secret store) and read it at run time; then rotate it at the provider, because everyone with the repository or its history already has it."
 
@@ -69,162 +75,162 @@ static const struct srule rules[] = {
 	{{"aws-access-key-id", "AWS access key ID",
 	  "An AWS access key ID (AKIA… long-term or ASIA… temporary, 20 characters). With its secret key it signs requests as an IAM user or role." FIXTXT,
 	  SEV_C},
-	 "\\b((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})\\b", NULL, 32, 8, CHK_TOKEN, 3, false},
+	 "\\b((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})\\b", NULL, 32, 8, CHK_TOKEN, 3, false, 0},
 	{{"aws-secret-access-key", "AWS secret access key",
 	  "A 40-character AWS secret access key assigned next to an AWS or secret name. It signs API requests with the rights of its IAM user." FIXTXT,
 	  SEV_C},
 	 "(?i)(?:aws|secret)[a-z0-9_.\\-]{0,30}" ASSIGN "([a-z0-9/+]{40})(?![a-z0-9/+=])",
-	 "(?i)(aws|secret)[a-z0-9_.\\-]{0,30}" HS_ASSIGN "[a-z0-9/+]{40}", 128, 8, CHK_CONTEXT, 3, false},
+	 "(?i)(aws|secret)[a-z0-9_.\\-]{0,30}" HS_ASSIGN "[a-z0-9/+]{40}", 128, 8, CHK_CONTEXT, 3, false, 0},
 
 	/* ---- GitHub ---- */
 	{{"github-pat-classic", "GitHub personal access token (classic)",
 	  "A classic GitHub personal access token (ghp_ and 36 characters). It acts as its user on every repository and organisation the token's scopes reach." FIXTXT,
 	  SEV_C},
-	 "\\b(ghp_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3, false},
+	 "\\b(ghp_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3, false, 0},
 	{{"github-oauth-token", "GitHub OAuth access token",
 	  "A GitHub OAuth app access token (gho_ and 36 characters). It acts as the user who authorised the app." FIXTXT, SEV_C},
-	 "\\b(gho_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3, false},
+	 "\\b(gho_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3, false, 0},
 	{{"github-app-user-token", "GitHub App user-to-server token",
 	  "A GitHub App user-to-server token (ghu_ and 36 characters). It acts as a user through a GitHub App." FIXTXT, SEV_C},
-	 "\\b(ghu_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3, false},
+	 "\\b(ghu_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3, false, 0},
 	{{"github-app-installation-token", "GitHub App installation token",
 	  "A GitHub App server-to-server (installation) token (ghs_ and 36 characters). It acts as the app on every repository it is installed on." FIXTXT,
 	  SEV_C},
-	 "\\b(ghs_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3, false},
+	 "\\b(ghs_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3, false, 0},
 	{{"github-refresh-token", "GitHub refresh token",
 	  "A GitHub App refresh token (ghr_ and 36 characters). It mints new user-to-server tokens." FIXTXT, SEV_C},
-	 "\\b(ghr_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3, false},
+	 "\\b(ghr_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3, false, 0},
 	{{"github-fine-grained-pat", "GitHub fine-grained personal access token",
 	  "A fine-grained GitHub personal access token (github_pat_, 22 characters, _, 59 characters). It acts as its user on the repositories it was granted." FIXTXT,
 	  SEV_C},
-	 "\\b(github_pat_" B62 "{22}_" B62 "{59})\\b", NULL, 128, 8, CHK_TOKEN, 3, false},
+	 "\\b(github_pat_" B62 "{22}_" B62 "{59})\\b", NULL, 128, 8, CHK_TOKEN, 3, false, 0},
 
 	/* ---- GitLab ---- */
 	{{"gitlab-pat", "GitLab personal access token",
 	  "A GitLab personal, project or group access token (glpat-). It calls the GitLab API as its owner with the token's scopes." FIXTXT, SEV_C},
-	 "\\b(glpat-" URLSAFE "{20,200})" NOT_URLSAFE, "glpat-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false},
+	 "\\b(glpat-" URLSAFE "{20,200})" NOT_URLSAFE, "glpat-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false, 0},
 	{{"gitlab-pipeline-trigger-token", "GitLab pipeline trigger token",
 	  "A GitLab pipeline trigger token (glptt- and 40 hex). It starts pipelines, with their secrets, on the project." FIXTXT, SEV_H},
-	 "\\b(glptt-[0-9a-f]{40})\\b", NULL, 64, 8, CHK_TOKEN, 3, false},
+	 "\\b(glptt-[0-9a-f]{40})\\b", NULL, 64, 8, CHK_TOKEN, 3, false, 0},
 	{{"gitlab-runner-token", "GitLab runner authentication token",
 	  "A GitLab runner authentication token (glrt-). Whoever holds it can register a runner and receive CI jobs, with their variables." FIXTXT, SEV_H},
-	 "\\b(glrtr?-" URLSAFE "{20,200})" NOT_URLSAFE, "glrtr?-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false},
+	 "\\b(glrtr?-" URLSAFE "{20,200})" NOT_URLSAFE, "glrtr?-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false, 0},
 	{{"gitlab-deploy-token", "GitLab deploy token",
 	  "A GitLab deploy token (gldt-). It reads (and may write) the repository, packages and registry." FIXTXT, SEV_H},
-	 "\\b(gldt-" URLSAFE "{20,200})" NOT_URLSAFE, "gldt-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false},
+	 "\\b(gldt-" URLSAFE "{20,200})" NOT_URLSAFE, "gldt-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false, 0},
 	{{"gitlab-feed-token", "GitLab feed token",
 	  "A GitLab feed token (glft-). It reads the user's RSS/Atom and calendar feeds, including private projects' activity." FIXTXT, SEV_M},
-	 "\\b(glft-" URLSAFE "{20,200})" NOT_URLSAFE, "glft-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false},
+	 "\\b(glft-" URLSAFE "{20,200})" NOT_URLSAFE, "glft-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false, 0},
 	{{"gitlab-oauth-app-secret", "GitLab OAuth application secret",
 	  "A GitLab OAuth application secret (gloas-). It lets anyone impersonate the application in OAuth flows." FIXTXT, SEV_H},
-	 "\\b(gloas-" URLSAFE "{20,200})" NOT_URLSAFE, "gloas-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false},
+	 "\\b(gloas-" URLSAFE "{20,200})" NOT_URLSAFE, "gloas-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false, 0},
 	{{"gitlab-ci-job-token", "GitLab CI/CD job token",
 	  "A GitLab CI/CD job token (glcbt-). While the job runs it reaches the project's API, packages and registry." FIXTXT, SEV_M},
-	 "\\b(glcbt-" URLSAFE "{20,200})" NOT_URLSAFE, "glcbt-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false},
+	 "\\b(glcbt-" URLSAFE "{20,200})" NOT_URLSAFE, "glcbt-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false, 0},
 	{{"gitlab-agent-token", "GitLab agent for Kubernetes token",
 	  "A GitLab agent for Kubernetes token (glagent-). It connects a cluster agent to GitLab." FIXTXT, SEV_H},
-	 "\\b(glagent-" URLSAFE "{20,200})" NOT_URLSAFE, "glagent-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false},
+	 "\\b(glagent-" URLSAFE "{20,200})" NOT_URLSAFE, "glagent-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false, 0},
 	{{"gitlab-scim-token", "GitLab SCIM token",
 	  "A GitLab SCIM OAuth token (glsoat-). It provisions and removes users of the group." FIXTXT, SEV_H},
-	 "\\b(glsoat-" URLSAFE "{20,200})" NOT_URLSAFE, "glsoat-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false},
+	 "\\b(glsoat-" URLSAFE "{20,200})" NOT_URLSAFE, "glsoat-" URLSAFE "{20}", 32, 200, CHK_TOKEN, 3, false, 0},
 
 	/* ---- Slack ---- */
 	{{"slack-bot-token", "Slack bot token",
 	  "A Slack bot user OAuth token (xoxb-). It reads and posts in every channel the bot is in." FIXTXT, SEV_H},
-	 "\\b(xoxb-[0-9]{8,13}-[0-9]{8,13}-" B62 "{24,34})\\b", "xoxb-[0-9]{8,13}-[0-9]{8,13}-" B62 "{24}", 64, 16, CHK_TOKEN, 3, false},
+	 "\\b(xoxb-[0-9]{8,13}-[0-9]{8,13}-" B62 "{24,34})\\b", "xoxb-[0-9]{8,13}-[0-9]{8,13}-" B62 "{24}", 64, 16, CHK_TOKEN, 3, false, 0},
 	{{"slack-user-token", "Slack user token",
 	  "A Slack user OAuth token (xoxp-). It acts as the user in the workspace, including private messages within its scopes." FIXTXT, SEV_C},
-	 "\\b(xoxp-[0-9]{8,13}-[0-9]{8,13}-[0-9]{8,13}-[a-f0-9]{32})\\b", NULL, 128, 8, CHK_TOKEN, 3, false},
+	 "\\b(xoxp-[0-9]{8,13}-[0-9]{8,13}-[0-9]{8,13}-[a-f0-9]{32})\\b", NULL, 128, 8, CHK_TOKEN, 3, false, 0},
 	{{"slack-workspace-token", "Slack workspace access token",
 	  "A Slack workspace app access token (xoxa-). It acts for a workspace app." FIXTXT, SEV_H},
-	 "\\b(xoxa-[0-9]-" "[A-Za-z0-9\\-]{30,200})(?![A-Za-z0-9\\-])", "xoxa-[0-9]-[A-Za-z0-9\\-]{30}", 32, 200, CHK_TOKEN, 3, false},
+	 "\\b(xoxa-[0-9]-" "[A-Za-z0-9\\-]{30,200})(?![A-Za-z0-9\\-])", "xoxa-[0-9]-[A-Za-z0-9\\-]{30}", 32, 200, CHK_TOKEN, 3, false, 0},
 	{{"slack-app-token", "Slack app-level token",
 	  "A Slack app-level token (xapp-). It opens Socket Mode connections and receives the app's events." FIXTXT, SEV_H},
-	 "\\b(xapp-[0-9]-[A-Z0-9]{9,12}-[0-9]{10,14}-[a-f0-9]{64})\\b", "xapp-[0-9]-[A-Z0-9]{9,12}-[0-9]{10,14}-[a-f0-9]{64}", 160, 8, CHK_TOKEN, 3, false},
+	 "\\b(xapp-[0-9]-[A-Z0-9]{9,12}-[0-9]{10,14}-[a-f0-9]{64})\\b", "xapp-[0-9]-[A-Z0-9]{9,12}-[0-9]{10,14}-[a-f0-9]{64}", 160, 8, CHK_TOKEN, 3, false, 0},
 	{{"slack-webhook-url", "Slack incoming webhook URL",
 	  "A Slack incoming webhook URL (hooks.slack.com/services/T…/B…/…). Anyone with it can post into the channel, as your app." FIXTXT, SEV_M},
-	 "https://hooks\\.slack\\.com/services/(T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/" B62 "{24})\\b", "https://hooks\\.slack\\.com/services/T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/" B62 "{24}", 128, 8, CHK_TOKEN, 3, false},
+	 "https://hooks\\.slack\\.com/services/(T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/" B62 "{24})\\b", "https://hooks\\.slack\\.com/services/T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/" B62 "{24}", 128, 8, CHK_TOKEN, 3, false, 0},
 
 	/* ---- Stripe ---- */
 	{{"stripe-live-secret-key", "Stripe live secret key",
 	  "A Stripe live-mode secret key (sk_live_). It moves real money: charges, refunds and payouts on the account." FIXTXT, SEV_C},
-	 "\\b(sk_live_" B62 "{24,247})\\b", "sk_live_" B62 "{24}", 32, 256, CHK_TOKEN, 3, false},
+	 "\\b(sk_live_" B62 "{24,247})\\b", "sk_live_" B62 "{24}", 32, 256, CHK_TOKEN, 3, false, 0},
 	{{"stripe-test-secret-key", "Stripe test secret key",
 	  "A Stripe test-mode secret key (sk_test_). It has no access to real money but exposes the account's test data and settings." FIXTXT, SEV_M},
-	 "\\b(sk_test_" B62 "{24,247})\\b", "sk_test_" B62 "{24}", 32, 256, CHK_TOKEN, 3, false},
+	 "\\b(sk_test_" B62 "{24,247})\\b", "sk_test_" B62 "{24}", 32, 256, CHK_TOKEN, 3, false, 0},
 	{{"stripe-restricted-key", "Stripe restricted key",
 	  "A Stripe restricted API key (rk_live_ or rk_test_). It has the permissions it was created with, often on live data." FIXTXT, SEV_H},
-	 "\\b(rk_(?:live|test)_" B62 "{24,247})\\b", "rk_(live|test)_" B62 "{24}", 32, 256, CHK_TOKEN, 3, false},
+	 "\\b(rk_(?:live|test)_" B62 "{24,247})\\b", "rk_(live|test)_" B62 "{24}", 32, 256, CHK_TOKEN, 3, false, 0},
 
 	/* ---- OpenAI, Anthropic ---- */
 	{{"openai-api-key", "OpenAI API key",
 	  "An OpenAI API key (sk- and 48 characters). Requests made with it are billed to the organisation." FIXTXT, SEV_H},
-	 "\\b(sk-" B62 "{48})\\b", NULL, 64, 8, CHK_TOKEN, 3, false},
+	 "\\b(sk-" B62 "{48})\\b", NULL, 64, 8, CHK_TOKEN, 3, false, 0},
 	{{"openai-project-key", "OpenAI project or service-account key",
 	  "An OpenAI project, service-account or admin key (sk-proj-, sk-svcacct-, sk-admin-). Requests made with it are billed to the project." FIXTXT,
 	  SEV_H},
-	 "\\b(sk-(?:proj|svcacct|admin)-" URLSAFE "{40,250})" NOT_URLSAFE, "sk-(proj|svcacct|admin)-" URLSAFE "{40}", 64, 256, CHK_TOKEN, 3, false},
+	 "\\b(sk-(?:proj|svcacct|admin)-" URLSAFE "{40,250})" NOT_URLSAFE, "sk-(proj|svcacct|admin)-" URLSAFE "{40}", 64, 256, CHK_TOKEN, 3, false, 0},
 	{{"anthropic-api-key", "Anthropic API key",
 	  "An Anthropic API or admin key (sk-ant-api03-, sk-ant-admin01-, …). Requests made with it are billed to the workspace." FIXTXT, SEV_H},
-	 "\\b(sk-ant-[a-z]{3,6}[0-9]{2}-" URLSAFE "{80,120})" NOT_URLSAFE, "sk-ant-[a-z]{3,6}[0-9]{2}-" URLSAFE "{80}", 128, 64, CHK_TOKEN, 4, false},
+	 "\\b(sk-ant-[a-z]{3,6}[0-9]{2}-" URLSAFE "{80,120})" NOT_URLSAFE, "sk-ant-[a-z]{3,6}[0-9]{2}-" URLSAFE "{80}", 128, 64, CHK_TOKEN, 4, false, 0},
 
 	/* ---- Google ---- */
 	{{"google-api-key", "Google API key",
 	  "A Google API key (AIza and 35 characters). Depending on its restrictions it calls Maps, Firebase, Gemini and other billed APIs." FIXTXT, SEV_H},
-	 "\\b(AIza" URLSAFE "{35})" NOT_URLSAFE, "AIza" URLSAFE "{35}", 64, 8, CHK_TOKEN, 3, false},
+	 "\\b(AIza" URLSAFE "{35})" NOT_URLSAFE, "AIza" URLSAFE "{35}", 64, 8, CHK_TOKEN, 3, false, 0},
 	{{"gcp-service-account-key", "Google Cloud service-account key",
 	  "A Google Cloud service-account key file (\"type\": \"service_account\" with a \"private_key\"). It authenticates as the service account, with all its IAM roles." FIXTXT,
 	  SEV_C},
-	 "\"type\"\\s*:\\s*\"service_account\"[\\s\\S]{0,4000}?\"private_key\"\\s*:\\s*\"(-----BEGIN[^\"]{40,8000})\"",
-	 "\"type\"\\s{0,5}:\\s{0,5}\"service_account\"", 64, 12288, CHK_TOKEN, 5, false},
+	 "\"type\"\\s*:\\s*\"service_account\"[\\s\\S]{0,2000}?\"private_key\"\\s*:\\s*\"(-----BEGIN[^\"]{40,8000})\"",
+	 "\"type\"\\s{0,5}:\\s{0,5}\"service_account\"", 64, 12288, CHK_TOKEN, 5, false, 2048},
 	{{"gcp-oauth-client-secret", "Google OAuth client secret",
 	  "A Google OAuth client secret (GOCSPX-). With the client ID it lets anyone act as your OAuth application." FIXTXT, SEV_H},
-	 "\\b(GOCSPX-" URLSAFE "{28})" NOT_URLSAFE, "GOCSPX-" URLSAFE "{28}", 64, 8, CHK_TOKEN, 3, false},
+	 "\\b(GOCSPX-" URLSAFE "{28})" NOT_URLSAFE, "GOCSPX-" URLSAFE "{28}", 64, 8, CHK_TOKEN, 3, false, 0},
 
 	/* ---- Azure ---- */
 	{{"azure-storage-connection-string", "Azure Storage connection string",
 	  "An Azure Storage connection string with its account key (DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…). The key gives full control of the storage account's data." FIXTXT,
 	  SEV_C},
 	 "DefaultEndpointsProtocol=https?;AccountName=[A-Za-z0-9]{3,24};AccountKey=([A-Za-z0-9+/]{86}==)",
-	 "AccountKey=[A-Za-z0-9+/]{86}==", 200, 8, CHK_TOKEN, 4, true},
+	 "AccountKey=[A-Za-z0-9+/]{86}==", 200, 8, CHK_TOKEN, 4, true, 0},
 	{{"azure-storage-account-key", "Azure Storage account key",
 	  "An Azure Storage account key (AccountKey= and 88 base64 characters). It gives full control of the storage account's data." FIXTXT, SEV_C},
-	 "AccountKey=([A-Za-z0-9+/]{86}==)", "AccountKey=[A-Za-z0-9+/]{86}==", 128, 8, CHK_TOKEN, 3, false},
+	 "AccountKey=([A-Za-z0-9+/]{86}==)", "AccountKey=[A-Za-z0-9+/]{86}==", 128, 8, CHK_TOKEN, 3, false, 0},
 	{{"azure-service-bus-connection-string", "Azure Service Bus / Event Hubs connection string",
 	  "An Azure Service Bus or Event Hubs connection string with a shared access key (Endpoint=sb://…;SharedAccessKey=…). It sends and receives messages with the key's rights." FIXTXT,
 	  SEV_H},
 	 "Endpoint=sb://[A-Za-z0-9.\\-]{1,200}/?;SharedAccessKeyName=[^;\\s\"']{1,256};SharedAccessKey=([A-Za-z0-9+/]{43}=)",
-	 "SharedAccessKey=[A-Za-z0-9+/]{43}=", 600, 8, CHK_TOKEN, 3, true},
+	 "SharedAccessKey=[A-Za-z0-9+/]{43}=", 600, 8, CHK_TOKEN, 3, true, 0},
 
 	/* ---- Twilio ---- */
 	{{"twilio-api-key", "Twilio API key SID",
 	  "A Twilio API key SID (SK and 32 hex) next to Twilio configuration. With its secret it calls the Twilio API: messages and calls billed to you." FIXTXT,
 	  SEV_M},
-	 "(?i:twilio)[\\s\\S]{0,120}?\\b(SK[0-9a-f]{32})\\b", "SK[0-9a-f]{32}", 200, 8, CHK_TOKEN, 3, true},
+	 "(?i:twilio)[\\s\\S]{0,120}?\\b(SK[0-9a-f]{32})\\b", "SK[0-9a-f]{32}", 200, 8, CHK_TOKEN, 3, true, 0},
 	{{"twilio-auth-token", "Twilio auth token",
 	  "A Twilio auth token (32 hex) assigned as an auth token next to Twilio or an account SID (AC and 32 hex). It controls the whole Twilio account." FIXTXT,
 	  SEV_C},
 	 "(?i)(?:twilio|\\bAC[0-9a-f]{32}\\b)[\\s\\S]{0,160}?auth_?token[a-z_]{0,10}" ASSIGN "([0-9a-f]{32})\\b",
-	 "(?i)auth_?token[a-z_]{0,10}" HS_ASSIGN "[0-9a-f]{32}", 300, 8, CHK_CONTEXT, 4, true},
+	 "(?i)auth_?token[a-z_]{0,10}" HS_ASSIGN "[0-9a-f]{32}", 300, 8, CHK_CONTEXT, 4, true, 0},
 
 	/* ---- Other providers ---- */
 	{{"sendgrid-api-key", "SendGrid API key",
 	  "A SendGrid API key (SG., 22 characters, ., 43 characters). It sends mail as your domain." FIXTXT, SEV_H},
-	 "\\b(SG\\." URLSAFE "{22}\\." URLSAFE "{43})" NOT_URLSAFE, "SG\\." URLSAFE "{22}\\." URLSAFE "{43}", 96, 8, CHK_TOKEN, 3, false},
+	 "\\b(SG\\." URLSAFE "{22}\\." URLSAFE "{43})" NOT_URLSAFE, "SG\\." URLSAFE "{22}\\." URLSAFE "{43}", 96, 8, CHK_TOKEN, 3, false, 0},
 	{{"npm-access-token", "npm access token",
 	  "An npm access token (npm_ and 36 characters). It can publish packages as its user: a supply-chain risk for everyone who installs them." FIXTXT, SEV_C},
-	 "\\b(npm_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3, false},
+	 "\\b(npm_" B62 "{36})\\b", NULL, 64, 8, CHK_TOKEN, 3, false, 0},
 	{{"pypi-api-token", "PyPI API token",
 	  "A PyPI API token (pypi-AgEIcHlwaS5vcmc…). It uploads releases of your packages." FIXTXT, SEV_C},
-	 "\\b(pypi-AgEIcHlwaS5vcmc" URLSAFE "{50,400})" NOT_URLSAFE, "pypi-AgEIcHlwaS5vcmc" URLSAFE "{50}", 96, 400, CHK_TOKEN, 3, false},
+	 "\\b(pypi-AgEIcHlwaS5vcmc" URLSAFE "{50,400})" NOT_URLSAFE, "pypi-AgEIcHlwaS5vcmc" URLSAFE "{50}", 96, 400, CHK_TOKEN, 3, false, 0},
 	{{"shopify-access-token", "Shopify access token or shared secret",
 	  "A Shopify admin, custom-app or private-app access token or shared secret (shpat_, shpca_, shppa_, shpss_ and 32 hex). It reads and changes the shop's orders, customers and products." FIXTXT,
 	  SEV_H},
-	 "\\b(shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})\\b", NULL, 64, 8, CHK_TOKEN, 3, false},
+	 "\\b(shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})\\b", NULL, 64, 8, CHK_TOKEN, 3, false, 0},
 	{{"jwt", "JSON Web Token",
 	  "A JSON Web Token (three base64url parts whose header is JSON with \"alg\"). A bearer token: whoever has it is its subject until it expires, and it may reveal claims." FIXTXT,
 	  SEV_M},
-	 "\\b(eyJ" URLSAFE "{10,1000}\\." URLSAFE "{10,4000}\\." URLSAFE "{10,1000})" NOT_URLSAFE, "eyJ" URLSAFE "{10}", 16, 6100, CHK_JWT, 2, false},
+	 "\\b(eyJ" URLSAFE "{10,300}\\." URLSAFE "{10,4000}\\." URLSAFE "{10,1000})" NOT_URLSAFE, "eyJ" URLSAFE "{10}", 16, 6100, CHK_JWT, 2, false, SKIP_RUN},
 
 	/* ---- Private keys ---- */
 	{{"private-key", "Private key (PEM)",
@@ -232,44 +238,44 @@ static const struct srule rules[] = {
 	  SEV_C},
 	 "-----BEGIN (?:RSA |EC |DSA |ENCRYPTED )?PRIVATE KEY-----" PEMGAP
 	 "(?:Proc-Type:[^\\n\\\\]{0,100}(?:\\\\n|\\n)DEK-Info:[^\\n\\\\]{0,200}(?:\\\\[rn]|\\s){1,8})?([A-Za-z0-9+/]{40,80})",
-	 "-----BEGIN (RSA |EC |DSA |ENCRYPTED )?PRIVATE KEY-----", 8, 512, CHK_TOKEN, 4, false},
+	 "-----BEGIN (RSA |EC |DSA |ENCRYPTED )?PRIVATE KEY-----", 8, 512, CHK_TOKEN, 4, false, 0},
 	{{"openssh-private-key", "OpenSSH private key",
 	  "An OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----). It logs in wherever its public key is authorised." FIXTXT, SEV_C},
 	 "-----BEGIN OPENSSH PRIVATE KEY-----" PEMGAP "(b3BlbnNzaC1rZXktdjE[A-Za-z0-9+/]{20,80})",
-	 "-----BEGIN OPENSSH PRIVATE KEY-----", 8, 256, CHK_TOKEN, 4, false},
+	 "-----BEGIN OPENSSH PRIVATE KEY-----", 8, 256, CHK_TOKEN, 4, false, 0},
 	{{"pgp-private-key", "PGP private key block",
 	  "An OpenPGP private key block (-----BEGIN PGP PRIVATE KEY BLOCK-----). It signs and decrypts as its owner." FIXTXT, SEV_C},
 	 "-----BEGIN PGP PRIVATE KEY BLOCK-----(?:\\\\[rn]|\\s|[A-Za-z]{2,20}: [^\\n\\\\]{0,200}){1,12}([A-Za-z0-9+/]{40,80})",
-	 "-----BEGIN PGP PRIVATE KEY BLOCK-----", 8, 1024, CHK_TOKEN, 4, false},
+	 "-----BEGIN PGP PRIVATE KEY BLOCK-----", 8, 1024, CHK_TOKEN, 4, false, 0},
 
 	/* ---- Connection strings with inline passwords ---- */
 	{{"postgres-uri-password", "PostgreSQL URI with a password",
 	  "A postgres:// or postgresql:// URI with an inline password. It connects to the database as that user." FIXTXT, SEV_H},
-	 DBURI("postgres(?:ql)?"), "postgres(ql)?://", 16, 420, CHK_DBPASS, 3, false},
+	 DBURI("postgres(?:ql)?"), "postgres(ql)?://", 16, 420, CHK_DBPASS, 3, false, 0},
 	{{"mysql-uri-password", "MySQL URI with a password",
 	  "A mysql:// URI with an inline password. It connects to the database as that user." FIXTXT, SEV_H},
-	 DBURI("mysqlx?"), "mysqlx?://", 16, 420, CHK_DBPASS, 3, false},
+	 DBURI("mysqlx?"), "mysqlx?://", 16, 420, CHK_DBPASS, 3, false, 0},
 	{{"mongodb-uri-password", "MongoDB URI with a password",
 	  "A mongodb:// or mongodb+srv:// URI with an inline password. It connects to the cluster as that user." FIXTXT, SEV_H},
-	 DBURI("mongodb(?:\\+srv)?"), "mongodb(\\+srv)?://", 16, 420, CHK_DBPASS, 3, false},
+	 DBURI("mongodb(?:\\+srv)?"), "mongodb(\\+srv)?://", 16, 420, CHK_DBPASS, 3, false, 0},
 	{{"redis-uri-password", "Redis URI with a password",
 	  "A redis:// or rediss:// URI with an inline password. It reads and writes everything in the Redis instance." FIXTXT, SEV_H},
-	 DBURI("rediss?"), "rediss?://", 16, 420, CHK_DBPASS, 3, false},
+	 DBURI("rediss?"), "rediss?://", 16, 420, CHK_DBPASS, 3, false, 0},
 	{{"amqp-uri-password", "AMQP URI with a password",
 	  "An amqp:// or amqps:// URI (RabbitMQ and others) with an inline password. It publishes and consumes the broker's messages." FIXTXT, SEV_H},
-	 DBURI("amqps?"), "amqps?://", 16, 420, CHK_DBPASS, 3, false},
+	 DBURI("amqps?"), "amqps?://", 16, 420, CHK_DBPASS, 3, false, 0},
 	{{"jdbc-password", "JDBC URL with a password",
 	  "A JDBC URL with a password= parameter. It connects to the database as that user." FIXTXT, SEV_H},
-	 "(?i)\\bjdbc:[a-z0-9]{2,20}:[^\\s\"'`]{0,300}?[;?&:]password=([^;&\\s\"'`]{1,256})", "(?i)jdbc:[a-z0-9]{2,20}:", 8, 600, CHK_DBPASS, 3, false},
+	 "(?i)\\bjdbc:[a-z0-9]{2,20}:[^\\s\"'`]{0,300}?[;?&:]password=([^;&\\s\"'`]{1,256})", "(?i)jdbc:[a-z0-9]{2,20}:", 8, 600, CHK_DBPASS, 3, false, 0},
 
 	/* ---- Generic ---- */
 	{{"generic-secret-assignment", "Hard-coded secret",
 	  "A high-entropy value assigned to a name such as password, secret, api_key, token, access_token, private_key or client_secret (JavaScript, TypeScript, Python, YAML, JSON, .env). Placeholders and environment look-ups are not reported." FIXTXT,
 	  SEV_M},
 	 "(?i)(?:passwd|password|pwd|secret|api[_\\-]?key|apikey|token|private[_\\-]?key|auth[_\\-]?key)[a-z0-9_\\-]{0,30}"
-	 ASSIGN "(?:(?<=\")([^\"\\n]{8,200})\"|(?<=')([^'\\n]{8,200})'|(?<=`)([^`\\n$]{8,200})`|(?<![\"'`])([^\\s\"'`,;#()\\[\\]{}<>]{8,200})(?=[\\s,;#]|$))",
+	 ASSIGN "(?:(?<=\")([^\"\\n]{8,200})\"|(?<=')([^'\\n]{8,200})'|(?<=`)([^`\\n$]{8,200})`|(?<![\"'`])([^\\s\"'`,;#()\\[\\]{}<>=:]{8,200}+={0,2})(?=[\\s,;#]|$))",
 	 "(?i)(passwd|password|pwd|secret|api[_\\-]?key|apikey|token|private[_\\-]?key|auth[_\\-]?key)[a-z0-9_\\-]{0,30}[\"']?\\s{0,5}[:=]",
-	 64, 240, CHK_GENERIC, 1, false},
+	 64, 240, CHK_GENERIC, 1, false, 0},
 };
 
 #define NRULES (sizeof rules / sizeof rules[0])
@@ -291,6 +297,7 @@ struct gh_secrets_scratch {
 	pcre2_match_data *md;
 	size_t done[NRULES]; /* per rule: candidates ending at or before this were already handled */
 	size_t last_from[NRULES]; /* per anchored rule: the start last tried (SIZE_MAX: none) */
+	size_t skip_until[NRULES]; /* per anchored rule: anchors starting before this are skipped */
 	struct cand *c;
 	size_t n, cap;
 };
@@ -343,13 +350,18 @@ static double entropy(const uint8_t *p, size_t n)
 	return h;
 }
 
-/* Case-insensitive substring search in a bounded value. */
+static uint8_t lower(uint8_t c)
+{
+	return c >= 'A' && c <= 'Z' ? (uint8_t)(c | 0x20) : c;
+}
+
+/* Case-insensitive (ASCII letters only) substring search in a bounded value. */
 static bool has_ci(const uint8_t *p, size_t n, const char *needle)
 {
 	size_t m = strlen(needle);
 	for (size_t i = 0; i + m <= n; i++) {
 		size_t j = 0;
-		while (j < m && (p[i + j] | 0x20) == (needle[j] | 0x20))
+		while (j < m && lower(p[i + j]) == lower((uint8_t)needle[j]))
 			j++;
 		if (j == m)
 			return true;
@@ -400,6 +412,11 @@ static bool is_b64char(uint8_t c)
 	       c == '/' || c == '=' || c == '_' || c == '-';
 }
 
+static bool is_urlsafe(uint8_t c)
+{
+	return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || c == '_' || c == '-';
+}
+
 /* A dotted name (config.db.password1, self.api_key): code, not a value. */
 static bool dotted_identifier(const uint8_t *p, size_t n)
 {
@@ -419,7 +436,7 @@ static bool dotted_identifier(const uint8_t *p, size_t n)
 static bool check_generic(const uint8_t *p, size_t n, bool quoted)
 {
 	bool hex = true, b64 = true, alpha = false, other = false;
-	if (n < 8 || placeholder(p, n) || longest_run(p, n) >= 5)
+	if (n < 8 || longest_run(p, n) >= 5)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		uint8_t c = p[i];
@@ -438,14 +455,10 @@ static bool check_generic(const uint8_t *p, size_t n, bool quoted)
 		return false;
 	if (!quoted && dotted_identifier(p, n))
 		return false;
-	if (has_ci(p, n, "://")) /* URIs are the connection-string rules' business */
-		return false;
 	double h = entropy(p, n);
-	if (hex)
-		return n >= 16 && h >= 3.0;
-	if (b64)
-		return n >= 20 ? h >= 3.5 : h >= 2.9;
-	return h >= 3.0;
+	bool high = hex ? n >= 16 && h >= 3.0 : b64 ? (n >= 20 ? h >= 3.5 : h >= 2.9) : h >= 3.0;
+	/* last, the costliest: placeholders, and URIs (the connection-string rules' business) */
+	return high && !placeholder(p, n) && !has_ci(p, n, "://");
 }
 
 /* A prefixed token: its prefix is known, so refuse only look-alikes. */
@@ -482,6 +495,35 @@ static bool check_dbpass(const uint8_t *p, size_t n)
 	return true;
 }
 
+/* Decodes unpadded base64url p[0..n) into out (at most cap bytes); false on any other byte,
+ * an impossible length or overflow. (Local, so that scanning threads share no lazily built
+ * table.) */
+static bool b64url(const uint8_t *p, size_t n, uint8_t *out, size_t cap, size_t *outlen)
+{
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t o = 0;
+	if (n % 4 == 1)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = p[i];
+		int v = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26 : c >= '0' && c <= '9' ? c - '0' + 52
+			: c == '-' ? 62 : c == '_' ? 63 : -1;
+		if (v < 0)
+			return false;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o >= cap)
+				return false;
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	*outlen = o;
+	return true;
+}
+
 /* The first part of a JWT decodes to a JSON object with a string "alg". */
 static bool check_jwt(const uint8_t *p, size_t n)
 {
@@ -489,7 +531,7 @@ static bool check_jwt(const uint8_t *p, size_t n)
 	size_t hlen = 0, dot = 0;
 	while (dot < n && p[dot] != '.')
 		dot++;
-	if (dot == n || dot > 1000 || gh_b64url_decode((const char *)p, dot, hdr, sizeof hdr, &hlen) != 0)
+	if (dot == n || !b64url(p, dot, hdr, sizeof hdr, &hlen))
 		return false;
 	json_t *root = json_loadb((const char *)hdr, hlen, JSON_REJECT_DUPLICATES, NULL);
 	bool ok = root && json_is_object(root) && json_is_string(json_object_get(root, "alg"));
@@ -655,12 +697,20 @@ static void confirm(struct scan_ctx *c, unsigned id, size_t from, size_t to)
 	pcre2_match_data *md = c->scr->md;
 	c->scr->done[id] = to;
 	if (anchored(r)) {
-		if (from == c->scr->last_from[id])
+		if (from == c->scr->last_from[id] || from < c->scr->skip_until[id])
 			return;
 		c->scr->last_from[id] = from;
 		int n = pcre2_match(c->s->re[id], c->buf, we, from, 0, md, NULL);
 		if (n > 0)
 			take(c, id, n);
+		if (r->skip == SKIP_RUN) {
+			size_t e = from;
+			while (e < c->len && is_urlsafe(c->buf[e]))
+				e++;
+			c->scr->skip_until[id] = e;
+		} else if (r->skip && n <= 0) {
+			c->scr->skip_until[id] = from + r->skip;
+		}
 		return;
 	}
 	for (size_t start = ws; start <= we;) {
@@ -717,22 +767,33 @@ static void redact(const uint8_t *p, size_t n, char out[16])
 	memcpy(out + i, "\xe2\x80\xa6", 4);
 }
 
-/* Line and column of off, counting from a known line start (base at line base_line). */
-static void position(const uint8_t *buf, size_t len, size_t *base, int *base_line, size_t off, int *line, int *col)
+/* A cursor for positions of increasing offsets: the line and line start of the last offset, so
+ * that a file's findings cost one pass over it in all (gh_scan_position counts from the start,
+ * which is quadratic on a long minified line full of findings). */
+struct cursor {
+	size_t off, line_start;
+	int line;
+};
+
+/* Moves cur forward to off (off >= cur->off) and gives off's line and byte column, as
+ * gh_scan_position would. */
+static void position(const uint8_t *buf, struct cursor *cur, size_t off, int *line, int *col)
 {
-	int l, c;
-	gh_scan_position(buf + *base, len - *base, off - *base, &l, &c);
-	*line = *base_line + l - 1;
-	*col = c;
-	*base = off - (size_t)(c - 1);
-	*base_line = *line;
+	const uint8_t *p = buf + cur->off, *end = buf + off, *nl;
+	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		cur->line++;
+		cur->line_start = (size_t)(nl - buf) + 1;
+		p = nl + 1;
+	}
+	cur->off = off;
+	*line = cur->line;
+	*col = (int)(off - cur->line_start) + 1;
 }
 
 static int emit(const struct gh_secrets_scratch *scr, const char *path, const uint8_t *buf, size_t len,
 		struct gh_findings *out)
 {
-	size_t base = 0;
-	int base_line = 1;
+	struct cursor cur = {0, 0, 1};
 	for (size_t i = 0; i < scr->n; i++) {
 		const struct cand *k = &scr->c[i];
 		const struct srule *r = &rules[k->rule];
@@ -748,10 +809,9 @@ static int emit(const struct gh_secrets_scratch *scr, const char *path, const ui
 		f.rule = r->info.id;
 		f.severity = r->info.severity;
 		f.path = (char *)(uintptr_t)path;
-		position(buf, len, &base, &base_line, k->s, &f.line, &f.col);
-		size_t b2 = base;
-		int bl2 = base_line;
-		position(buf, len, &b2, &bl2, k->e, &f.end_line, &f.end_col);
+		position(buf, &cur, k->s, &f.line, &f.col);
+		struct cursor after = cur; /* the next secret starts at or after this one's end */
+		position(buf, &after, k->e, &f.end_line, &f.end_col);
 		f.message = msg;
 		f.snippet = snip;
 		f.fix = fix;
@@ -776,6 +836,7 @@ int gh_secrets_scan(const struct gh_secrets *s, struct gh_secrets_scratch *scr, 
 		return GH_ETOOBIG;
 	memset(scr->done, 0, sizeof scr->done);
 	memset(scr->last_from, 0xff, sizeof scr->last_from);
+	memset(scr->skip_until, 0, sizeof scr->skip_until);
 	scr->n = 0;
 	hs_error_t he = hs_scan(s->db, (const char *)buf, (unsigned)len, 0, scr->hs, on_match, &c);
 	if (he != HS_SUCCESS && he != HS_SCAN_TERMINATED)

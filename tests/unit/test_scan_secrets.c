@@ -541,6 +541,68 @@ static void test_binary_and_empty(void **state)
 	CHECKED("1 MB of random bytes with an embedded token: found, positions and snippets in bounds; empty input: nothing");
 }
 
+/* Input made of anchors (every rule's start repeated) stays near linear: each 1 MB buffer
+ * scans in well under the timeout, and a single 1 MB line of JWTs reports exact columns. */
+static void test_adversarial(void **state)
+{
+	static const char *const pieces[] = {"eyJ", "token=", "password: \"", "\"type\": \"service_account\"", "AKIA",
+					     "jdbc:mysql:", "twilio auth_token=", "postgres://a:", "-----BEGIN PRIVATE KEY-----\\n",
+					     "AccountKey=", "sk_live_", "secret: "};
+	size_t len = 1u << 20;
+	char *buf = malloc(len + 64);
+	assert_non_null(buf);
+	double worst = 1e9;
+	const char *worst_piece = "";
+	for (size_t k = 0; k < sizeof pieces / sizeof pieces[0]; k++) {
+		size_t pl = strlen(pieces[k]), n = 0;
+		while (n + pl <= len) {
+			memcpy(buf + n, pieces[k], pl);
+			n += pl;
+		}
+		struct gh_findings fs;
+		struct timespec t0, t1;
+		gh_findings_init(&fs);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		assert_int_equal(gh_secrets_scan(S, SCR, "adv", (const uint8_t *)buf, n, &fs), 0);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		gh_findings_free(&fs);
+		double t = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		double mbs = (double)n / 1e6 / t;
+		if (mbs < worst) {
+			worst = mbs;
+			worst_piece = pieces[k];
+		}
+		assert_true(t < 5.0);
+	}
+	printf("  slowest adversarial input: '%s' repeated, %.0f MB/s\n", worst_piece, worst);
+
+	/* one long line: a JWT every ~150 bytes, columns exact */
+	char jwt[512];
+	uint32_t st = 7;
+	jwt[0] = 0;
+	make_jwt(jwt, sizeof jwt, &st);
+	size_t jl = strlen(jwt), n = 0, count = 0;
+	while (n + jl + 2 <= len) {
+		memcpy(buf + n, jwt, jl);
+		n += jl;
+		buf[n++] = ' ';
+		count++;
+	}
+	struct gh_findings fs;
+	gh_findings_init(&fs);
+	assert_int_equal(gh_secrets_scan(S, SCR, "min.js", (const uint8_t *)buf, n, &fs), 0);
+	gh_findings_sort(&fs);
+	size_t ok = 0;
+	for (size_t i = 0; i < fs.n; i++)
+		ok += fs.v[i].line == 1 && fs.v[i].col == (int)(i * (jl + 1)) + 1 && fs.v[i].end_col == (int)(i * (jl + 1) + jl) + 1;
+	size_t total = fs.n;
+	gh_findings_free(&fs);
+	free(buf);
+	assert_int_equal(total, count);
+	assert_int_equal(ok, count);
+	CHECKED("12 anchor-flood inputs of 1 MB each under 5 s; %zu JWTs on one line with exact columns", count);
+}
+
 /* Two threads, one database, a scratch each: the same findings as one thread. */
 struct th {
 	const char *buf;
@@ -592,6 +654,7 @@ int main(void)
 		cmocka_unit_test(test_many_in_one_buffer),
 		cmocka_unit_test(test_large_buffer),
 		cmocka_unit_test(test_binary_and_empty),
+		cmocka_unit_test(test_adversarial),
 		cmocka_unit_test(test_threads),
 	};
 	if (sodium_init() < 0)
