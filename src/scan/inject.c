@@ -769,6 +769,8 @@ static const char *sql_fix(struct inj *c, const char *method, const char *recv)
 		return "Sequelize: sequelize.query('SELECT … WHERE id = :id', { replacements: { id } })";
 	if (py && (c->via_text || contains_ci(recv, strlen(recv), "session") || !strcmp(method, "exec_driver_sql")))
 		return "SQLAlchemy: session.execute(text('SELECT … WHERE id = :id'), {'id': id})";
+	if (py && (!strcmp(method, "read_sql") || !strcmp(method, "read_sql_query")))
+		return "pandas: pd.read_sql('SELECT … WHERE id = %s', conn, params=(id,)) (the driver's placeholder style)";
 	if (py && !strcmp(method, "executescript"))
 		return "sqlite3: executescript takes no parameters; use cursor.execute('SELECT … WHERE id = ?', (id,))";
 	if (py)
@@ -811,11 +813,23 @@ static bool is_sql_method(const char *m)
 {
 	static const char *const names[] = {"query", "execute", "executemany", "executescript", "raw", "unsafe",
 					    "$queryRawUnsafe", "$executeRawUnsafe", "prepare", "run", "all", "get",
-					    "exec", "queryAll", "query_all", "queryMore", "exec_driver_sql"};
+					    "exec", "queryAll", "query_all", "queryMore", "exec_driver_sql",
+					    "read_sql", "read_sql_query"};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (!strcmp(m, names[i]))
 			return true;
 	return false;
+}
+
+/* run/all/get/exec are everyday names (Map.get, RegExp.exec, Promise.all, axios.get): they are
+ * sinks only on a receiver that looks like a database handle. */
+static bool generic_ok(const char *method, const char *recv)
+{
+	if (strcmp(method, "run") && strcmp(method, "all") && strcmp(method, "get") && strcmp(method, "exec"))
+		return true;
+	size_t n = strlen(recv);
+	return contains_ci(recv, n, "db") || contains_ci(recv, n, "database") || contains_ci(recv, n, "sqlite") ||
+	       contains_ci(recv, n, "conn") || contains_ci(recv, n, "stmt") || contains_ci(recv, n, "statement");
 }
 
 static bool is_salesforce(const struct inj *c, const char *method, const char *recv)
@@ -875,7 +889,7 @@ static void check_call(struct inj *c, TSNode n, uint32_t scope)
 			report(c, "graphql-injection", a, sink, graphql_fix(c));
 		return;
 	}
-	if (!is_sql_method(method))
+	if (!is_sql_method(method) || !generic_ok(method, recv))
 		return;
 	TSNode a = first_arg(args, 0);
 	if (ts_node_is_null(a) || is(a, "keyword_argument") || eval_sink(c, a, scope) != V_BUILT)

@@ -24,4 +24,7 @@ def find(user_id, name, rows):
     cur.execute("SELECT * FROM %s" % "users")
     cur.execute("SELECT {} FROM users".format("id"))
     cur.execute(", ".join(["SELECT id", "name FROM users"]))
+    import pandas as pd
+    pd.read_sql(f"SELECT * FROM users WHERE name = '{name}'", conn)  # expect: sql-injection
+    pd.read_sql("SELECT * FROM users WHERE name = %s", conn, params=(name,))
     return cur.fetchall()

@@ -23,3 +23,12 @@ function handlers(id, tag, cb) {
 }
 
 module.exports = { handlers };
+
+// everyday methods named like sinks, on receivers that are not databases
+async function notDb(axios, re, id) {
+  await axios.get('/api/select/' + id);
+  re.exec('SELECT ' + id);
+  await Promise.all(['SELECT ' + id]);
+}
+
+module.exports.notDb = notDb;
