@@ -1403,9 +1403,12 @@ int gh_deps_scan(const char *root, const struct gh_deps_policy *pol, struct gh_f
 		const char *base = strrchr(root, '/') ? strrchr(root, '/') + 1 : root;
 		rc = gh_deps_format_of(base) >= 0 ? lockfile_add(&c, root, base, (enum gh_deps_format)gh_deps_format_of(base)) : 0;
 	}
+	if (rc == GH_ETOOBIG) {
+		gh_error_set(err, rc, "more than %d lockfiles under %s", DEPS_MAX_LOCKFILES, root);
+		goto done;
+	}
 	if (rc) {
-		gh_error_set(err, rc, rc == GH_ETOOBIG ? "more than %d lockfiles under %s" : "out of memory (%d, %s)",
-			     DEPS_MAX_LOCKFILES, root);
+		gh_error_set(err, rc, "out of memory");
 		goto done;
 	}
 

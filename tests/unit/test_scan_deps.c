@@ -363,6 +363,25 @@ static void test_python(void **state)
 	CHECKED("python: no registry request");
 }
 
+/* The root may be one lockfile; a root that does not exist is an error, not a clean scan. */
+static void test_roots(void **state)
+{
+	struct env *e = *state;
+	struct gh_deps_policy p = policy(e);
+	EXPECT(&p, "npm-v2/package-lock.json", {"dep-too-new", "package-lock.json", 8, "new-pkg"},
+	       {"dep-license", "package-lock.json", 9, "gpl-pkg"}, {"dep-denied", "package-lock.json", 10, "evil-pkg"},
+	       {"dep-unverified", "package-lock.json", 11, "missing-pkg"});
+	struct gh_findings fs;
+	struct gh_error err;
+	gh_findings_init(&fs);
+	memset(&err, 0, sizeof err);
+	assert_int_equal(gh_deps_scan("/nonexistent/gatehouse-deps", &p, &fs, &err), GH_EIO);
+	assert_non_null(strstr(err.message, "/nonexistent/gatehouse-deps"));
+	assert_int_equal(fs.n, 0);
+	gh_findings_free(&fs);
+	CHECKED("a missing root fails with its name");
+}
+
 /* Without an allow-list any licence passes; a shorter minimum age lets new-pkg through. */
 static void test_policy_knobs(void **state)
 {
@@ -580,6 +599,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_yarn_berry, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_python, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_policy_knobs, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_roots, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_unreachable, setup, teardown),
 };
