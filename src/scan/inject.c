@@ -31,7 +31,7 @@ const TSLanguage *tree_sitter_python(void);
 
 /* Local limits (scan-only, so kept here rather than in core/limits.h). */
 enum {
-	INJ_MAX_DEPTH = 24,          /* nested expressions/assignment hops followed per value */
+	INJ_MAX_DEPTH = 64,          /* nested expressions/assignment hops followed per value */
 	INJ_SINK_BUDGET = 4096,      /* nodes and assignment records looked at per sink */
 	INJ_FILE_BUDGET = 1 << 23,   /* the same for the whole file: bounds pathological inputs */
 	INJ_MAX_ASSIGNS = 1 << 17,   /* assignments remembered per file; later ones are not tracked */
@@ -81,6 +81,7 @@ struct inj {
 	int via_line;
 	char via_name[64];
 	bool via_text;        /* passed through SQLAlchemy text() */
+	bool incomplete;      /* a depth or work bound was hit: the verdict is not reliable */
 	/* per file */
 	bool mentions_mysql, mentions_sqlite, mentions_salesforce;
 	bool stop;
@@ -360,8 +361,10 @@ static uint32_t bucket_of(uint32_t scope, const char *name, size_t nlen)
 static enum val resolve_name(struct inj *c, const char *name, size_t nlen, uint32_t pos, uint32_t scope,
 			     int depth, TSNode *node_out)
 {
-	if (depth > INJ_MAX_DEPTH)
+	if (depth > INJ_MAX_DEPTH) {
+		c->incomplete = true;
 		return V_OPAQUE;
+	}
 	for (uint32_t s = scope;; s = c->scopes[s].parent) {
 		for (uint32_t i = c->buckets ? c->buckets[bucket_of(s, name, nlen)] : INJ_NONE; i != INJ_NONE;
 		     i = c->as[i].next) {
@@ -436,6 +439,49 @@ static enum val eval_join(struct inj *c, TSNode arr, uint32_t scope, int depth)
 	return V_BUILT;
 }
 
+static bool is_plus(const struct inj *c, TSNode n)
+{
+	if (!is(n, c->lang == GH_LANG_PY ? "binary_operator" : "binary_expression"))
+		return false;
+	TSNode op = field(n, "operator");
+	return !ts_node_is_null(op) && text_eq(c, op, "+");
+}
+
+/* a + b + c + …: the left-leaning chain is walked with a heap stack, not recursion, so that a
+ * long concatenation costs no C stack and no depth; pieces are evaluated left to right. */
+static enum val eval_plus(struct inj *c, TSNode n, uint32_t scope, int depth)
+{
+	size_t cnt = 0, cap = 16;
+	TSNode *spine = malloc(cap * sizeof *spine);
+	if (!spine)
+		return V_OPAQUE;
+	TSNode cur = n;
+	while (is_plus(c, cur) && --c->sink_budget >= 0) {
+		if (cnt == cap) {
+			TSNode *v = realloc(spine, 2 * cap * sizeof *v);
+			if (!v) {
+				free(spine);
+				return V_OPAQUE;
+			}
+			spine = v;
+			cap *= 2;
+		}
+		spine[cnt++] = cur;
+		cur = field(cur, "left");
+	}
+	enum val v = eval(c, cur, scope, depth + 1);
+	bool piece_built = v == V_BUILT;
+	for (size_t i = cnt; i-- > 0;) {
+		enum val r = eval(c, field(spine[i], "right"), scope, depth + 1);
+		piece_built |= r == V_BUILT;
+		v = combine(v, r);
+	}
+	free(spine);
+	if (v == V_BUILT && !piece_built)
+		why(c, "+ concatenation");
+	return v;
+}
+
 /* Alternatives (a ? b : c, a || b, tuples) : merged. */
 static enum val eval_all(struct inj *c, TSNode n, uint32_t scope, int depth)
 {
@@ -478,14 +524,8 @@ static enum val eval_js(struct inj *c, TSNode n, const char *t, uint32_t scope, 
 		TSNode op = field(n, "operator");
 		if (ts_node_is_null(op))
 			return V_OPAQUE;
-		if (text_eq(c, op, "+")) {
-			enum val l = eval(c, field(n, "left"), scope, depth + 1);
-			enum val r = eval(c, field(n, "right"), scope, depth + 1);
-			enum val v = combine(l, r);
-			if (v == V_BUILT && l != V_BUILT && r != V_BUILT)
-				why(c, "+ concatenation");
-			return v;
-		}
+		if (text_eq(c, op, "+"))
+			return eval_plus(c, n, scope, depth);
 		if (text_eq(c, op, "||") || text_eq(c, op, "??"))
 			return merge(eval(c, field(n, "left"), scope, depth + 1), eval(c, field(n, "right"), scope, depth + 1));
 		return V_OPAQUE;
@@ -567,14 +607,8 @@ static enum val eval_py(struct inj *c, TSNode n, const char *t, uint32_t scope, 
 		TSNode op = field(n, "operator");
 		if (ts_node_is_null(op))
 			return V_OPAQUE;
-		if (text_eq(c, op, "+")) {
-			enum val l = eval(c, field(n, "left"), scope, depth + 1);
-			enum val r = eval(c, field(n, "right"), scope, depth + 1);
-			enum val v = combine(l, r);
-			if (v == V_BUILT && l != V_BUILT && r != V_BUILT)
-				why(c, "+ concatenation");
-			return v;
-		}
+		if (text_eq(c, op, "+"))
+			return eval_plus(c, n, scope, depth);
 		if (text_eq(c, op, "%")) {
 			enum val l = eval(c, field(n, "left"), scope, depth + 1);
 			if (l != V_CONST)
@@ -634,8 +668,12 @@ static enum val eval_py(struct inj *c, TSNode n, const char *t, uint32_t scope, 
 
 static enum val eval(struct inj *c, TSNode n, uint32_t scope, int depth)
 {
-	if (ts_node_is_null(n) || depth > INJ_MAX_DEPTH || --c->sink_budget < 0 || --c->budget < 0)
+	if (ts_node_is_null(n))
 		return V_OPAQUE;
+	if (depth > INJ_MAX_DEPTH || --c->sink_budget < 0 || --c->budget < 0) {
+		c->incomplete = true;
+		return V_OPAQUE;
+	}
 	const char *t = ts_node_type(n);
 	return c->lang == GH_LANG_PY ? eval_py(c, n, t, scope, depth) : eval_js(c, n, t, scope, depth);
 }
@@ -649,10 +687,11 @@ static enum val eval_sink(struct inj *c, TSNode n, uint32_t scope)
 	c->via_line = 0;
 	c->via_name[0] = 0;
 	c->via_text = false;
+	c->incomplete = false;
 	c->sink_budget = INJ_SINK_BUDGET;
 	enum val v = eval(c, n, scope, 0);
 	/* out of budget: parts were not looked at, so the verdict is unknown (not reported) */
-	return c->sink_budget < 0 || c->budget < 0 ? V_OPAQUE : v;
+	return c->incomplete || c->sink_budget < 0 || c->budget < 0 ? V_OPAQUE : v;
 }
 
 /* ---- what the constant text looks like ---- */
@@ -845,6 +884,7 @@ static bool is_salesforce(const struct inj *c, const char *method, const char *r
 }
 
 static void check_refs_pairs(struct inj *c, TSNode container, bool kwargs);
+static void check_gatehouse_kwargs(struct inj *c, TSNode args, uint32_t scope);
 
 /* A call: query sinks (first argument), graphql()/gql(), and Gatehouse keyword arguments. */
 static void check_call(struct inj *c, TSNode n, uint32_t scope)
@@ -855,6 +895,8 @@ static void check_call(struct inj *c, TSNode n, uint32_t scope)
 		return; /* tagged template (sql`…`, Prisma.sql`…`, $queryRaw`…`): parameterised */
 	if (py && c->refs && c->refs->policy)
 		check_refs_pairs(c, args, true);
+	if (py)
+		check_gatehouse_kwargs(c, args, scope);
 	/* TypeScript parses `await a.b<T>(…)` as a call of (await a.b) */
 	for (int i = 0; i < 4 && (is(fn, "await_expression") || is(fn, "non_null_expression") ||
 				  is(fn, "parenthesized_expression")); i++)
@@ -974,6 +1016,27 @@ static void check_pair(struct inj *c, TSNode pair, uint32_t scope)
 				report(c, "nosql-injection", body, key, nosql_fix);
 		}
 	}
+}
+
+/* A Python Gatehouse client call: f(resource=…, environment=…, sql=<built>). */
+static void check_gatehouse_kwargs(struct inj *c, TSNode args, uint32_t scope)
+{
+	TSNode p, sql = {0};
+	bool resource = false;
+	char key[16];
+	for (struct kids k = kids_of(args); kids_next(&k, &p, NULL);) {
+		if (!is(p, "keyword_argument"))
+			continue;
+		text_copy(c, field(p, "name"), key, sizeof key);
+		if (!strcmp(key, "resource"))
+			resource = true;
+		else if (!strcmp(key, "sql"))
+			sql = field(p, "value");
+	}
+	if (resource && !ts_node_is_null(sql) && eval_sink(c, sql, scope) == V_BUILT)
+		report(c, "gatehouse-sql-injection", sql, "a Gatehouse API request's `sql`",
+		       "keep `sql` constant and send the values in `params`: "
+		       "query(resource=…, environment=…, sql='SELECT … WHERE id = $1', params=[id])");
 }
 
 /* ---- resource references ---- */

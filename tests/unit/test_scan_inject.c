@@ -261,6 +261,28 @@ static void test_tracking(void **state)
 	assert_int_equal(fs.n, 1); /* v3 is near enough; v199 is past the depth bound */
 	CHECKED("assignment chains are followed to a bounded depth");
 	gh_findings_free(&fs);
+
+	/* a long concatenation (40 pieces) is still recognised */
+	n = (size_t)snprintf(src, sizeof src, "db.query('SELECT * FROM t WHERE a = ' + x");
+	for (int i = 0; i < 40; i++)
+		n += (size_t)snprintf(src + n, sizeof src - n, " + ' AND b%d = ' + y%d", i, i);
+	n += (size_t)snprintf(src + n, sizeof src - n, ");\n");
+	assert_true(n < sizeof src);
+	scan_str(GH_LANG_JS, src, &fs);
+	assert_int_equal(fs.n, 1);
+	CHECKED("a concatenation of 81 pieces is reported");
+	gh_findings_free(&fs);
+
+	/* past the depth bound the verdict is unknown, never a guess: 100 constant += are not reported */
+	n = (size_t)snprintf(src, sizeof src, "function f(db) { let q = 'SELECT * FROM t WHERE 1 = 1';\n");
+	for (int i = 0; i < 100; i++)
+		n += (size_t)snprintf(src + n, sizeof src - n, " q += ' AND c%d = 1';\n", i);
+	n += (size_t)snprintf(src + n, sizeof src - n, " db.query(q);\n}\n");
+	assert_true(n < sizeof src);
+	scan_str(GH_LANG_JS, src, &fs);
+	assert_int_equal(fs.n, 0);
+	CHECKED("100 constant += past the depth bound: not reported");
+	gh_findings_free(&fs);
 }
 
 static void test_parse_errors(void **state)
