@@ -1392,10 +1392,15 @@ int gh_refs_scan_text(const char *path, const uint8_t *buf, size_t len, const st
 	size_t line_start = 0, scanned = 0;
 	for (size_t i = 0; i < len && !c.stop; i++) {
 		size_t at = 0;
-		if (buf[i] == 'd' && len - i > 7 && memcmp(buf + i, "dbname=", 7) == 0 &&
+		if (buf[i] == 'd' && len - i > 6 && memcmp(buf + i, "dbname", 6) == 0 &&
 		    (i == 0 || !name_char(buf[i - 1]))) {
-			at = i + 7;
-			while (at < len && buf[at] == ' ')
+			size_t j = i + 6;
+			while (j < len && j - i < 32 && buf[j] == ' ')
+				j++;
+			if (j >= len || buf[j] != '=')
+				continue;
+			at = j + 1;
+			while (at < len && at - j < 32 && buf[at] == ' ')
 				at++;
 			if (at < len && (buf[at] == '\'' || buf[at] == '"'))
 				at++;
