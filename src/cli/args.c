@@ -90,6 +90,13 @@ static const struct {
 		  "  'listening on postgresql://ADDR:PORT') when ready; stops on SIGTERM/SIGINT.\n"},
 	{"audit", "gatehouse audit verify --data DIR\n"
 		  "  Checks the hash chain of the audit trail and the head kept in the store.\n"},
+	{"scan", "gatehouse scan PATH [--format text|json|sarif] [--fail-on high] [--policy FILE | --data DIR]\n"
+		 "                [--as USER] [--baseline FILE] [--no-deps] [--min-age 7d] [--registry URL]\n"
+		 "                [--max-file-size 1M] [--all] [--threads N] [--output FILE] [--color always|never]\n"
+		 "  Checks an app's source before it ships: hard-coded secrets, SQL built from strings,\n"
+		 "  references to resources USER may not use (--policy/--data with --as), and dependencies\n"
+		 "  too new to trust. Suppress one finding with a comment 'gatehouse:ignore RULE-ID reason'.\n"
+		 "  Exit 0 clean, 1 findings at or above --fail-on, 2 usage or I/O error.\n"},
 	{"query", "gatehouse query --resource R --env E [--json] SQL [PARAM...]\n"
 		  "  Runs SQL through the server at GATEHOUSE_URL with GATEHOUSE_TOKEN. Parameters bind to ?\n"
 		  "  placeholders (integers and decimals as numbers, everything else as text).\n"},

@@ -132,9 +132,10 @@ struct gh_scan_opts {
 	bool color;
 	FILE *out;
 };
-/* Runs every pass over the tree and writes the report to o->out. *status is 0 (clean) or 1
- * (findings at or above fail_on). Returns non-zero with err for usage and I/O errors that stop
- * the scan; an unreadable file is reported and the scan goes on. */
+/* Runs every pass over the tree and writes the report to o->out. *status is 0 (clean), 1
+ * (findings at or above fail_on), or 2 when some file could not be read or checked (reported by
+ * name; the rest was scanned: an incomplete scan does not pass). Returns non-zero with err for
+ * usage and I/O errors that stop the scan. */
 int gh_scan_run(const struct gh_scan_opts *o, int *status, struct gh_error *err);
 
 #endif

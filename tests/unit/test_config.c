@@ -673,7 +673,57 @@ static void test_limits(void **state)
 	CHECKED("policy larger than the limit, NUL in a name and over-long paths are refused");
 }
 
+
+/* The scan section: defaults for gatehouse scan, validated with positions, exported so that it
+ * re-applies to the same values. */
+static void test_scan_section(void **state)
+{
+	(void)state;
+	static const char doc[] = "version: 1\n"
+				  "users: [{name: alice}]\n"
+				  "scan:\n"
+				  "  fail_on: medium\n"
+				  "  min_release_age: 3d\n"
+				  "  licenses: [MIT, Apache-2.0, BSD-3-Clause]\n"
+				  "  deny_packages: [event-stream, \"@evil/pkg\"]\n"
+				  "  registry: http://127.0.0.1:4873\n"
+				  "  max_file_size: 2M\n";
+	struct gh_policy *p = parse_ok(doc, NULL);
+	assert_string_equal(p->scan.fail_on, "medium");
+	assert_int_equal(p->scan.min_release_age, 3 * 86400);
+	assert_int_equal(p->scan.nlicenses, 3);
+	assert_string_equal(p->scan.deny_packages[1], "@evil/pkg");
+	assert_string_equal(p->scan.registry, "http://127.0.0.1:4873");
+	assert_int_equal(p->scan.max_file_size, 2 * 1024 * 1024);
+	struct gh_buf b;
+	gh_buf_init(&b, 1 << 20);
+	assert_int_equal(gh_config_export(p, &b), 0);
+	struct gh_policy *q = parse_ok(b.data, NULL);
+	assert_string_equal(q->scan.fail_on, "medium");
+	assert_int_equal(q->scan.min_release_age, 3 * 86400);
+	assert_int_equal(q->scan.ndeny, 2);
+	assert_int_equal(q->scan.max_file_size, 2 * 1024 * 1024);
+	gh_buf_free(&b);
+	gh_config_unref(q);
+	gh_config_unref(p);
+	struct gh_policy *none = parse_ok("version: 1\n", NULL);
+	assert_null(none->scan.fail_on);
+	assert_int_equal(none->scan.min_release_age, -1);
+	assert_int_equal(none->scan.max_file_size, -1);
+	gh_config_unref(none);
+	expect_err_at("version: 1\nscan:\n  fail_on: severe\n", NULL, 3, 12, "scan.fail_on: expected low, medium");
+	expect_err_at("version: 1\nscan:\n  min_release_age: soon\n", NULL, 3, 20, "scan.min_release_age");
+	expect_err_at("version: 1\nscan:\n  registry: ftp://x\n", NULL, 3, 13, "scan.registry: expected an http(s) URL");
+	expect_err_at("version: 1\nscan:\n  deny_packages: [a, a]\n", NULL, 3, 22, "listed twice");
+	expect_err_at("version: 1\nscan:\n  licenses: [\"has space\"]\n", NULL, 3, 14, "not a package name or licence");
+	expect_err_at("version: 1\nscan:\n  max_file_size: 10\n", NULL, 3, 18, "scan.max_file_size");
+	expect_err_at("version: 1\nscan:\n  colour: true\n", NULL, 3, 3, "scan: unknown key 'colour'");
+	expect_err_at("version: 1\nscan: [x]\n", NULL, 2, 7, "scan: expected a mapping");
+	CHECKED("scan section: values, export round trip, unset defaults, 8 refusals with positions");
+}
+
 static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(test_scan_section),
 	cmocka_unit_test(test_full_document),
 	cmocka_unit_test(test_minimal_documents),
 	cmocka_unit_test(test_errors_structure),
