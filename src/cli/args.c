@@ -93,6 +93,7 @@ static const struct {
 	{"scan", "gatehouse scan PATH [--format text|json|sarif] [--fail-on high] [--policy FILE | --data DIR]\n"
 		 "                [--as USER] [--baseline FILE] [--no-deps] [--min-age 7d] [--registry URL]\n"
 		 "                [--max-file-size 1M] [--all] [--threads N] [--output FILE] [--color always|never]\n"
+		 "                [--passes secrets,inject,refs,deps]\n"
 		 "  Checks an app's source before it ships: hard-coded secrets, SQL built from strings,\n"
 		 "  references to resources USER may not use (--policy/--data with --as), and dependencies\n"
 		 "  too new to trust. Suppress one finding with a comment 'gatehouse:ignore RULE-ID reason'.\n"

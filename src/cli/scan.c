@@ -71,7 +71,7 @@ int gh_cli_scan(int argc, char **argv)
 			       {"data", false, NULL},	 {"as", false, NULL},	     {"baseline", false, NULL},
 			       {"no-deps", true, NULL},	 {"min-age", false, NULL},   {"registry", false, NULL},
 			       {"max-file-size", false, NULL}, {"all", true, NULL},  {"threads", false, NULL},
-			       {"output", false, NULL},	 {"color", false, NULL}};
+			       {"output", false, NULL},	 {"color", false, NULL},     {"passes", false, NULL}};
 	struct args a = {o, sizeof o / sizeof *o, {0}, 0, false};
 	if (!args_parse(&a, argc, argv, "scan"))
 		return 2;
@@ -150,6 +150,27 @@ int gh_cli_scan(int argc, char **argv)
 			rc = cli_usage_error("scan", "--threads: expected 1 to 64");
 		else
 			so.threads = (int)n;
+	}
+	if (!rc && (v = args_get(&a, "passes"))) {
+		/* a comma-separated subset of secrets, inject, refs, deps */
+		bool want[4] = {false, false, false, false};
+		static const char *const names[] = {"secrets", "inject", "refs", "deps"};
+		char list[128];
+		snprintf(list, sizeof list, "%s", v);
+		for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+			size_t k = 0;
+			while (k < 4 && strcmp(tok, names[k]) != 0)
+				k++;
+			if (k == 4)
+				rc = cli_usage_error("scan", "--passes: expected a comma-separated list of secrets, inject, "
+							     "refs, deps; got '%.32s'", tok);
+			else
+				want[k] = true;
+		}
+		so.no_secrets = !want[0];
+		so.no_inject = !want[1];
+		so.no_refs = !want[2];
+		so.deps = so.deps && want[3];
 	}
 	so.baseline = args_get(&a, "baseline");
 	FILE *out = stdout;

@@ -278,13 +278,20 @@ static TSNode first_arg(TSNode args, uint32_t skip)
 	return none;
 }
 
-/* Case-insensitive substring search in a bounded text. */
+/* Case-insensitive substring search in a bounded text (needle non-empty). The first byte is
+ * matched inline; the rest is compared only there: files are searched whole. */
 static bool contains_ci(const char *p, size_t len, const char *needle)
 {
 	size_t m = strlen(needle);
-	for (size_t i = 0; i + m <= len; i++)
-		if (strncasecmp(p + i, needle, m) == 0)
+	if (m == 0 || m > len)
+		return m == 0;
+	unsigned char lo = (unsigned char)tolower((unsigned char)needle[0]);
+	unsigned char up = (unsigned char)toupper((unsigned char)needle[0]);
+	for (size_t i = 0; i + m <= len; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		if ((ch == lo || ch == up) && strncasecmp(p + i + 1, needle + 1, m - 1) == 0)
 			return true;
+	}
 	return false;
 }
 

@@ -70,17 +70,17 @@ static void scan_file(struct job *j, struct gh_secrets_scratch *scr, const char 
 	struct gh_findings local;
 	gh_findings_init(&local);
 	/* every pass runs; one that cannot finish is reported for this file and the others go on */
-	int rc = gh_secrets_scan(j->secrets, scr, rel, m.data, m.len, &local);
+	int rc = j->o->no_secrets ? 0 : gh_secrets_scan(j->secrets, scr, rel, m.data, m.len, &local);
 	if (rc && rc != GH_ENOMEM)
 		add_error(j, rel, "the secrets pass did not finish");
 	enum gh_lang lang = gh_lang_of(rel);
 	const struct gh_refs_ctx *refs = j->o->refs.policy ? &j->o->refs : NULL;
-	int irc = lang != GH_LANG_NONE ? gh_inject_scan(lang, rel, m.data, m.len, refs, &local) : 0;
+	int irc = lang != GH_LANG_NONE && !j->o->no_inject ? gh_inject_scan(lang, rel, m.data, m.len, refs, &local) : 0;
 	if (irc && irc != GH_ENOMEM)
 		add_error(j, rel, irc == GH_ETIMEOUT ? "parsing took too long; queries built from strings were not checked"
 						     : "the injection pass did not finish");
 	/* connection strings naming resources, in any text (code included) */
-	int frc = refs ? gh_refs_scan_text(rel, m.data, m.len, refs, &local) : 0;
+	int frc = refs && !j->o->no_refs ? gh_refs_scan_text(rel, m.data, m.len, refs, &local) : 0;
 	if (frc && frc != GH_ENOMEM)
 		add_error(j, rel, "the resource-reference pass did not finish");
 	if (rc == GH_ENOMEM || irc == GH_ENOMEM || frc == GH_ENOMEM)

@@ -128,6 +128,7 @@ struct gh_scan_opts {
 	const char *baseline;      /* a previous --format json report: only new findings count */
 	struct gh_refs_ctx refs;   /* resource references (policy NULL: not checked) */
 	bool deps;                 /* check lockfiles */
+	bool no_secrets, no_inject, no_refs; /* leave a pass out (--passes) */
 	struct gh_deps_policy deps_pol;
 	bool color;
 	FILE *out;
