@@ -92,6 +92,7 @@ static const struct {
 		  "  Checks the hash chain of the audit trail and the head kept in the store.\n"},
 	{"scan", "gatehouse scan PATH [--format text|json|sarif] [--fail-on high] [--policy FILE | --data DIR]\n"
 		 "                [--as USER] [--baseline FILE] [--no-deps] [--min-age 7d] [--registry URL]\n"
+		 "                [--pypi-registry URL]\n"
 		 "                [--max-file-size 1M] [--all] [--threads N] [--output FILE] [--color always|never]\n"
 		 "                [--passes secrets,inject,refs,deps]\n"
 		 "  Checks an app's source before it ships: hard-coded secrets, SQL built from strings,\n"

@@ -71,7 +71,8 @@ int gh_cli_scan(int argc, char **argv)
 			       {"data", false, NULL},	 {"as", false, NULL},	     {"baseline", false, NULL},
 			       {"no-deps", true, NULL},	 {"min-age", false, NULL},   {"registry", false, NULL},
 			       {"max-file-size", false, NULL}, {"all", true, NULL},  {"threads", false, NULL},
-			       {"output", false, NULL},	 {"color", false, NULL},     {"passes", false, NULL}};
+			       {"output", false, NULL},	 {"color", false, NULL},     {"passes", false, NULL},
+			       {"pypi-registry", false, NULL}};
 	struct args a = {o, sizeof o / sizeof *o, {0}, 0, false};
 	if (!args_parse(&a, argc, argv, "scan"))
 		return 2;
@@ -109,6 +110,7 @@ int gh_cli_scan(int argc, char **argv)
 	so.max_file = ps && ps->max_file_size > 0 ? ps->max_file_size : 1024 * 1024;
 	so.deps_pol.min_age_s = ps && ps->min_release_age >= 0 ? ps->min_release_age : 7 * 86400;
 	so.deps_pol.registry = ps && ps->registry ? ps->registry : "https://registry.npmjs.org";
+	so.deps_pol.pypi_registry = ps && ps->pypi_registry ? ps->pypi_registry : "https://pypi.org/pypi";
 	if (ps) {
 		so.deps_pol.licenses = (const char *const *)ps->licenses;
 		so.deps_pol.nlicenses = ps->nlicenses;
@@ -138,6 +140,12 @@ int gh_cli_scan(int argc, char **argv)
 			rc = cli_usage_error("scan", "--registry: expected an http(s) URL");
 		else
 			so.deps_pol.registry = v;
+	}
+	if (!rc && (v = args_get(&a, "pypi-registry"))) {
+		if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+			rc = cli_usage_error("scan", "--pypi-registry: expected an http(s) URL");
+		else
+			so.deps_pol.pypi_registry = v;
 	}
 	if (!rc && (v = args_get(&a, "max-file-size"))) {
 		if (gh_parse_size(v, &n) || n < 1024 || n > (int64_t)1 << 30)

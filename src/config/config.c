@@ -638,14 +638,19 @@ static int load_scan(struct loader *L, yaml_node_t *n)
 			if (gh_parse_size(scalar(v), &b) || b < 1024 || b > (int64_t)1 << 30)
 				return fail_at(L, v, "scan.max_file_size: expected a size from 1K to 1G");
 			sc->max_file_size = b;
-		} else if (strcmp(key, "registry") == 0) {
-			if ((rc = want_scalar(L, v, "scan.registry")))
+		} else if (strcmp(key, "registry") == 0 || strcmp(key, "pypi_registry") == 0) {
+			bool py = key[0] == 'p';
+			const char *field = py ? "scan.pypi_registry" : "scan.registry";
+			if ((rc = want_scalar(L, v, field)))
 				return rc;
 			const char *z = scalar(v);
 			if ((strncmp(z, "https://", 8) != 0 && strncmp(z, "http://", 7) != 0) || strlen(z) > 2048 ||
 			    strpbrk(z, " \t\r\n\"'"))
-				return fail_at(L, v, "scan.registry: expected an http(s) URL");
-			if (!(sc->registry = gh_strdup(z)))
+				return fail_at(L, v, "%s: expected an http(s) URL", field);
+			char **dst = py ? &sc->pypi_registry : &sc->registry;
+			if (*dst)
+				return fail_at(L, k, "%s: given twice", field);
+			if (!(*dst = gh_strdup(z)))
 				return fail_at(L, v, "out of memory");
 		} else if (strcmp(key, "licenses") == 0) {
 			if ((rc = want_strings(L, v, "scan.licenses", &sc->licenses, &sc->nlicenses)))
@@ -655,7 +660,8 @@ static int load_scan(struct loader *L, yaml_node_t *n)
 				return rc;
 		} else {
 			return unknown_key(L, k, "scan",
-					   "fail_on, min_release_age, licenses, deny_packages, registry, max_file_size");
+					   "fail_on, min_release_age, licenses, deny_packages, registry, pypi_registry, "
+					   "max_file_size");
 		}
 	}
 	return 0;
@@ -735,6 +741,7 @@ static void policy_free(struct gh_policy *p)
 	free_names(p->admins, p->nadmins);
 	free(p->scan.fail_on);
 	free(p->scan.registry);
+	free(p->scan.pypi_registry);
 	free_names(p->scan.licenses, p->scan.nlicenses);
 	free_names(p->scan.deny_packages, p->scan.ndeny);
 	for (size_t i = 0; i < p->nenvs; i++) {
@@ -981,8 +988,8 @@ int gh_config_export(const struct gh_policy *p, struct gh_buf *b)
 		rc |= gh_buf_printf(b, ", access: %s }\n", gh_access_name(g->access));
 	}
 	const struct gh_policy_scan *sc = &p->scan;
-	if (sc->fail_on || sc->min_release_age >= 0 || sc->max_file_size >= 0 || sc->registry || sc->nlicenses ||
-	    sc->ndeny) {
+	if (sc->fail_on || sc->min_release_age >= 0 || sc->max_file_size >= 0 || sc->registry || sc->pypi_registry ||
+	    sc->nlicenses || sc->ndeny) {
 		rc |= gh_buf_puts(b, "scan:\n");
 		if (sc->fail_on)
 			rc |= gh_buf_printf(b, "  fail_on: %s\n", sc->fail_on);
@@ -993,6 +1000,11 @@ int gh_config_export(const struct gh_policy *p, struct gh_buf *b)
 		if (sc->registry) {
 			rc |= gh_buf_puts(b, "  registry: ");
 			rc |= put_q(b, sc->registry);
+			rc |= gh_buf_puts(b, "\n");
+		}
+		if (sc->pypi_registry) {
+			rc |= gh_buf_puts(b, "  pypi_registry: ");
+			rc |= put_q(b, sc->pypi_registry);
 			rc |= gh_buf_puts(b, "\n");
 		}
 		if (sc->nlicenses) {

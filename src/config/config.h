@@ -42,6 +42,7 @@ struct gh_policy_scan {
 	char **licenses; size_t nlicenses;     /* allow-list; none: any */
 	char **deny_packages; size_t ndeny;
 	char *registry;           /* npm registry base URL; NULL: https://registry.npmjs.org */
+	char *pypi_registry;      /* PyPI JSON API base URL; NULL: https://pypi.org/pypi */
 	int64_t max_file_size;    /* bytes; -1: unset (1 MiB) */
 };
 

@@ -107,6 +107,7 @@ struct gh_deps_policy {
 	const char *const *licenses; size_t nlicenses; /* allow-list; none: any licence */
 	const char *const *deny; size_t ndeny;         /* package names never allowed */
 	const char *registry;      /* npm registry base URL (default https://registry.npmjs.org) */
+	const char *pypi_registry; /* PyPI JSON API base URL (default https://pypi.org/pypi) */
 	const char *cache_dir;     /* metadata cache (default $XDG_CACHE_HOME/gatehouse/npm) */
 	int64_t cache_ttl_s;       /* default 24 h */
 	int64_t now;               /* the scan's clock (seconds since the epoch) */
