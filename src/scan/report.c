@@ -153,9 +153,8 @@ static int write_text(FILE *out, const struct gh_report *r)
 	}
 	for (size_t i = 0; i < r->nerrors; i++)
 		fprintf(out, "%serror%s %s\n", red, off, r->errors[i]);
-	fprintf(out, "%zu finding%s in %zu file%s (%zu skipped: binary, too large or empty; %zu ignored by .gitignore)%s\n",
-		r->fs->n, r->fs->n == 1 ? "" : "s", r->files, r->files == 1 ? "" : "s", r->skipped, r->ignored,
-		r->suppressed || r->baselined ? "" : "");
+	fprintf(out, "%zu finding%s in %zu file%s (%zu skipped: binary, too large or empty; %zu ignored by .gitignore)\n",
+		r->fs->n, r->fs->n == 1 ? "" : "s", r->files, r->files == 1 ? "" : "s", r->skipped, r->ignored);
 	if (r->suppressed || r->baselined)
 		fprintf(out, "%zu suppressed inline, %zu in the baseline\n", r->suppressed, r->baselined);
 	return ferror(out) ? GH_EIO : 0;
