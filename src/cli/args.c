@@ -98,10 +98,12 @@ static const struct {
 		 "  Checks an app's source before it ships: hard-coded secrets, SQL built from strings,\n"
 		 "  references to resources USER may not use (--policy/--data with --as), and dependencies\n"
 		 "  too new to trust. Suppress one finding with a comment 'gatehouse:ignore RULE-ID reason'.\n"
-		 "  Exit 0 clean, 1 findings at or above --fail-on, 2 usage or I/O error.\n"},
+		 "  Exit 0 clean, 1 findings at or above --fail-on, 2 usage or I/O error (also when a file\n"
+		 "  could not be read or checked: the report names it).\n"},
 	{"query", "gatehouse query --resource R --env E [--json] SQL [PARAM...]\n"
 		  "  Runs SQL through the server at GATEHOUSE_URL with GATEHOUSE_TOKEN. Parameters bind to ?\n"
-		  "  placeholders (integers and decimals as numbers, everything else as text).\n"},
+		  "  (SQLite) or $1, $2, ... (PostgreSQL) placeholders (integers and decimals as numbers,\n"
+		  "  everything else as text).\n"},
 	{"approvals", "gatehouse approvals list [--json]\n"
 		      "gatehouse approvals get ID [--json]\n"
 		      "gatehouse approvals approve ID [--json]\n"
