@@ -1,8 +1,9 @@
 /* scan: dependencies. Reads the lockfiles under a root (package-lock.json v2/v3, pnpm-lock.yaml,
- * yarn.lock classic and berry, requirements.txt), asks the npm registry when each npm package
- * version was published and under which licence, and reports what is too new, denied, licensed
- * outside the allow-list, unpinned, or cannot be established (fail closed). Registry answers are
- * cached on disk per registry and package. */
+ * yarn.lock classic and berry, requirements.txt), asks the npm registry (npm packages) and PyPI's
+ * JSON API (pinned Python requirements) when each version was published and under which licence,
+ * and reports what is too new, denied, yanked, licensed outside the allow-list, unpinned, or cannot
+ * be established (fail closed). Registry answers are cached on disk per registry and package (npm)
+ * or per registry, project and version (PyPI). */
 #include "scan/scan.h"
 #include "scan/deps_parse.h"
 
@@ -38,6 +39,10 @@
 #define DEPS_PARALLEL       8
 
 #define DEFAULT_REGISTRY    "https://registry.npmjs.org"
+#define DEFAULT_PYPI        "https://pypi.org/pypi"
+/* PyPI's info.license is free text (often the whole licence); longer than this it is not taken as
+ * an identifier and the classifiers are used instead. */
+#define PYPI_MAX_LICENSE_ID 64
 #define DEFAULT_MIN_AGE     (7 * 24 * 3600)
 #define DEFAULT_TTL         (24 * 3600)
 #define CACHE_MAGIC         "gatehouse-npm-cache 1 "
@@ -65,6 +70,11 @@ static const struct gh_rule_info rules[] = {
 	 "A Python requirement without an exact version (name==version) resolves to whatever is "
 	 "newest at install time, so it cannot be checked. Pin it (pip-compile, pip freeze).",
 	 GH_SEV_MEDIUM},
+	{"dep-yanked", "Yanked dependency",
+	 "A pinned Python requirement names a release its maintainers yanked from PyPI (the release, "
+	 "or every file of it, is marked yanked). Releases are yanked for being broken or unsafe; pip "
+	 "only installs them when pinned exactly. Pin a release that is not yanked.",
+	 GH_SEV_HIGH},
 };
 
 size_t gh_deps_rules(const struct gh_rule_info **out)
@@ -194,6 +204,40 @@ bool gh_deps_npm_name_ok(const char *name)
 		return false;
 	for (const char *p = base; *p; p++)
 		if (!isalnum((unsigned char)*p) && !strchr("-._~", *p))
+			return false;
+	return true;
+}
+
+int gh_deps_pypi_name_norm(const char *name, char *out, size_t outlen)
+{
+	size_t n = strlen(name), k = 0;
+	if (n == 0 || n > 200 || !isalnum((unsigned char)name[0]) || !isalnum((unsigned char)name[n - 1]))
+		return GH_EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		char ch = name[i];
+		if (ch == '-' || ch == '_' || ch == '.') {
+			if (k && out[k - 1] == '-')
+				continue;
+			ch = '-';
+		} else if (isalnum((unsigned char)ch))
+			ch = (char)tolower((unsigned char)ch);
+		else
+			return GH_EINVAL;
+		if (k + 1 >= outlen)
+			return GH_EINVAL;
+		out[k++] = ch;
+	}
+	out[k] = '\0';
+	return 0;
+}
+
+bool gh_deps_pypi_version_ok(const char *v)
+{
+	size_t n = v ? strlen(v) : 0;
+	if (n == 0 || n > 128 || !isalnum((unsigned char)v[0]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)v[i]) && !strchr(".-_+!", v[i]))
 			return false;
 	return true;
 }
@@ -835,6 +879,7 @@ struct slot {
 	char why[512];
 	char path[4200];   /* the cache file */
 	const char *name;
+	bool pypi;         /* a PyPI release document (else an npm packument) */
 };
 
 /* The registry client: DEPS_PARALLEL handles on one multi handle (which shares connections). */
@@ -843,6 +888,7 @@ struct fetch {
 	struct curl_slist *hdrs;
 	struct slot slot[DEPS_PARALLEL];
 	char registry[1024];
+	char pypi[1024];   /* PyPI JSON API base, no trailing '/' */
 	char cache_dir[4096];
 	bool cache_ok;
 	int64_t ttl, now;
@@ -900,6 +946,14 @@ static int fetch_init(struct fetch *f, const struct gh_deps_policy *pol, int64_t
 		f->registry[--n] = '\0';
 	if (strncmp(f->registry, "https://", 8) != 0 && strncmp(f->registry, "http://", 7) != 0)
 		return gh_error_set(err, GH_EINVAL, "registry %.200s: not an http(s) URL", f->registry);
+	const char *py = pol->pypi_registry && *pol->pypi_registry ? pol->pypi_registry : DEFAULT_PYPI;
+	n = snprintf(f->pypi, sizeof f->pypi, "%s", py);
+	if (n <= 0 || (size_t)n >= sizeof f->pypi)
+		return gh_error_set(err, GH_EINVAL, "PyPI registry URL too long");
+	while (n > 0 && f->pypi[n - 1] == '/')
+		f->pypi[--n] = '\0';
+	if (strncmp(f->pypi, "https://", 8) != 0 && strncmp(f->pypi, "http://", 7) != 0)
+		return gh_error_set(err, GH_EINVAL, "PyPI registry %.200s: not an http(s) URL", f->pypi);
 	if (pol->cache_dir && *pol->cache_dir)
 		n = snprintf(f->cache_dir, sizeof f->cache_dir, "%s", pol->cache_dir);
 	else if (getenv("XDG_CACHE_HOME") && getenv("XDG_CACHE_HOME")[0] == '/')
@@ -956,15 +1010,25 @@ static void fetch_free(struct fetch *f)
 	curl_slist_free_all(f->hdrs);
 }
 
-static void cache_path(const struct fetch *f, const char *name, char *out, size_t outlen)
+/* The cache file of a document: a hash of the registry and the name (npm), or of "pypi", the
+ * PyPI base, the normalised project name and the version (PyPI: one document per release). */
+static void cache_path(const struct fetch *f, const char *name, const char *pypi_version, char *out, size_t outlen)
 {
 	uint8_t h[32];
 	char hex[65];
 	crypto_generichash_state st;
 	crypto_generichash_init(&st, NULL, 0, sizeof h);
-	crypto_generichash_update(&st, (const uint8_t *)f->registry, strlen(f->registry));
+	if (pypi_version) {
+		crypto_generichash_update(&st, (const uint8_t *)"pypi\n", 5);
+		crypto_generichash_update(&st, (const uint8_t *)f->pypi, strlen(f->pypi));
+	} else
+		crypto_generichash_update(&st, (const uint8_t *)f->registry, strlen(f->registry));
 	crypto_generichash_update(&st, (const uint8_t *)"\n", 1);
 	crypto_generichash_update(&st, (const uint8_t *)name, strlen(name));
+	if (pypi_version) {
+		crypto_generichash_update(&st, (const uint8_t *)"\n", 1);
+		crypto_generichash_update(&st, (const uint8_t *)pypi_version, strlen(pypi_version));
+	}
 	crypto_generichash_final(&st, h, sizeof h);
 	gh_hex_encode(h, sizeof h, hex);
 	if (snprintf(out, outlen, "%s/%s.json", f->cache_dir, hex) >= (int)outlen)
@@ -1008,25 +1072,45 @@ static void cache_put(const struct fetch *f, const char *path, const char *body,
 	gh_buf_free(&b);
 }
 
-/* Starts getting the registry's document for name into slot s: from the cache (done at once),
- * or a request added to the multi handle (s->busy). An invalid name fails at once (s->why). */
-static void fetch_start(struct fetch *f, struct slot *s, const char *name)
+/* Starts getting the document for dependency d into slot s: the npm packument of d's name, or
+ * the PyPI release document of d's name and version. From the cache (done at once), or a request
+ * added to the multi handle (s->busy). A name or version that is not URL-safe fails at once
+ * (s->why). */
+static void fetch_start(struct fetch *f, struct slot *s, const struct gh_dep *d)
 {
-	char url[2048];
+	char url[2048], norm[256];
+	const char *name = d->name;
+	int n;
 	s->name = name;
+	s->pypi = d->kind == GH_DEP_PYPI;
 	s->doc = NULL;
 	s->why[0] = '\0';
 	s->busy = false;
-	if (!gh_deps_npm_name_ok(name)) {
-		snprintf(s->why, sizeof s->why, "not a valid npm package name");
-		return;
+	if (s->pypi) {
+		if (gh_deps_pypi_name_norm(name, norm, sizeof norm) != 0) {
+			snprintf(s->why, sizeof s->why, "not a valid PyPI project name");
+			return;
+		}
+		if (!gh_deps_pypi_version_ok(d->version)) {
+			snprintf(s->why, sizeof s->why, "not a valid PyPI version");
+			return;
+		}
+		cache_path(f, norm, d->version, s->path, sizeof s->path);
+		if ((s->doc = cache_get(f, s->path)) != NULL)
+			return;
+		n = snprintf(url, sizeof url, "%s/%s/%s/json", f->pypi, norm, d->version);
+	} else {
+		if (!gh_deps_npm_name_ok(name)) {
+			snprintf(s->why, sizeof s->why, "not a valid npm package name");
+			return;
+		}
+		cache_path(f, name, NULL, s->path, sizeof s->path);
+		if ((s->doc = cache_get(f, s->path)) != NULL)
+			return;
+		const char *slash = name[0] == '@' ? strchr(name, '/') : NULL;
+		n = slash ? snprintf(url, sizeof url, "%s/%.*s%%2f%s", f->registry, (int)(slash - name), name, slash + 1)
+			  : snprintf(url, sizeof url, "%s/%s", f->registry, name);
 	}
-	cache_path(f, name, s->path, sizeof s->path);
-	if ((s->doc = cache_get(f, s->path)) != NULL)
-		return;
-	const char *slash = name[0] == '@' ? strchr(name, '/') : NULL;
-	int n = slash ? snprintf(url, sizeof url, "%s/%.*s%%2f%s", f->registry, (int)(slash - name), name, slash + 1)
-		      : snprintf(url, sizeof url, "%s/%s", f->registry, name);
 	if (n <= 0 || (size_t)n >= sizeof url) {
 		snprintf(s->why, sizeof s->why, "registry URL too long");
 		return;
@@ -1044,6 +1128,7 @@ static void fetch_start(struct fetch *f, struct slot *s, const char *name)
 static void fetch_done(struct fetch *f, struct slot *s, CURLcode cc)
 {
 	long status = 0;
+	const char *base = s->pypi ? f->pypi : f->registry;
 	curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
 	curl_multi_remove_handle(f->m, s->h);
 	s->busy = false;
@@ -1052,15 +1137,18 @@ static void fetch_done(struct fetch *f, struct slot *s, CURLcode cc)
 		return;
 	}
 	if (cc != CURLE_OK) {
-		snprintf(s->why, sizeof s->why, "registry %.200s unreachable: %s", f->registry, curl_easy_strerror(cc));
+		snprintf(s->why, sizeof s->why, "registry %.200s unreachable: %s", base, curl_easy_strerror(cc));
 		return;
 	}
 	if (status == 404) {
-		snprintf(s->why, sizeof s->why, "not found in the registry %.200s (HTTP 404)", f->registry);
+		if (s->pypi)
+			snprintf(s->why, sizeof s->why, "not on PyPI: %.200s does not know this release (HTTP 404)", base);
+		else
+			snprintf(s->why, sizeof s->why, "not found in the registry %.200s (HTTP 404)", base);
 		return;
 	}
 	if (status != 200) {
-		snprintf(s->why, sizeof s->why, "the registry %.200s answered HTTP %ld", f->registry, status);
+		snprintf(s->why, sizeof s->why, "the registry %.200s answered HTTP %ld", base, status);
 		return;
 	}
 	json_error_t je;
@@ -1218,6 +1306,68 @@ static const char *json_license(json_t *v)
 	return NULL;
 }
 
+/* The classifier names of the common OSI licences and their SPDX ids. */
+static const struct {
+	const char *classifier; /* after "License :: OSI Approved :: " */
+	const char *spdx;
+} pypi_classifiers[] = {
+	{"MIT License", "MIT"},
+	{"Apache Software License", "Apache-2.0"},
+	{"BSD 3-Clause License", "BSD-3-Clause"},
+	{"BSD 2-Clause License", "BSD-2-Clause"},
+	{"ISC License (ISCL)", "ISC"},
+	{"GNU General Public License v3 (GPLv3)", "GPL-3.0"},
+	{"GNU General Public License v3 or later (GPLv3+)", "GPL-3.0-or-later"},
+	{"GNU General Public License v2 (GPLv2)", "GPL-2.0"},
+	{"GNU General Public License v2 or later (GPLv2+)", "GPL-2.0-or-later"},
+	{"GNU Lesser General Public License v3 (LGPLv3)", "LGPL-3.0"},
+	{"GNU Lesser General Public License v3 or later (LGPLv3+)", "LGPL-3.0-or-later"},
+	{"Mozilla Public License 2.0 (MPL 2.0)", "MPL-2.0"},
+	{"Python Software Foundation License", "PSF-2.0"},
+};
+
+/* Whether s is a short, one-line licence identifier or expression (not the licence's text). */
+static bool pypi_license_short(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	return n > 0 && n <= PYPI_MAX_LICENSE_ID && !strpbrk(s, "\r\n") && strcasecmp(s, "UNKNOWN") != 0;
+}
+
+/* The licence of a PyPI release from its "info": license_expression (PEP 639), else a short
+ * "license", else the OSI classifiers (their SPDX ids joined with AND: a package listing two is
+ * held to both; a classifier we cannot map is reported by its name, so it is never allowed).
+ * Writes into buf; NULL when none is declared. */
+static const char *pypi_license(json_t *info, char *buf, size_t buflen)
+{
+	const char *s = json_string_value(json_object_get(info, "license_expression"));
+	if (s && *s && !strpbrk(s, "\r\n"))
+		return s;
+	s = json_string_value(json_object_get(info, "license"));
+	if (pypi_license_short(s))
+		return s;
+	static const char osi[] = "License :: OSI Approved :: ";
+	json_t *cls = json_object_get(info, "classifiers"), *c;
+	size_t i, k = 0;
+	buf[0] = '\0';
+	json_array_foreach(cls, i, c) {
+		const char *t = json_string_value(c);
+		if (!t || strncmp(t, osi, sizeof osi - 1) != 0)
+			continue;
+		t += sizeof osi - 1;
+		const char *id = t;
+		for (size_t j = 0; j < sizeof pypi_classifiers / sizeof pypi_classifiers[0]; j++)
+			if (strcmp(t, pypi_classifiers[j].classifier) == 0)
+				id = pypi_classifiers[j].spdx;
+		int w = snprintf(buf + k, buflen - k, "%s%s", k ? " AND " : "", id);
+		if (w < 0 || (size_t)w >= buflen - k) {
+			snprintf(buf, buflen, "(too many licence classifiers)"); /* never allowed */
+			return buf;
+		}
+		k += (size_t)w;
+	}
+	return k ? buf : NULL;
+}
+
 static const char unverified_fix[] =
 	"make the package resolvable from the registry (or reachable) and scan again; a dependency "
 	"that cannot be checked is not allowed";
@@ -1270,7 +1420,78 @@ static int check_npm(struct ctx *c, const struct item *it, json_t *doc, const ch
 		   "%s@%s is licensed %s, which is not in the allow-list", d->name, d->version, lic);
 }
 
-/* Findings that need no registry: denied names, unpinned, PyPI and foreign sources. */
+/* Checks one pinned PyPI release against its JSON API document (NULL: why says why): yanked,
+ * release age (the earliest upload of its files), licence. */
+static int check_pypi(struct ctx *c, const struct item *it, json_t *doc, const char *why)
+{
+	const struct gh_dep *d = it->d;
+	char snip[512], fix[1024], licbuf[512];
+	snprintf(snip, sizeof snip, "%s==%s", d->name, d->version);
+	if (!doc)
+		return add(c, "dep-unverified", it->path, d->line, snip, unverified_fix,
+			   "%s==%s (PyPI) cannot be verified: %s", d->name, d->version, why);
+	json_t *info = json_object_get(doc, "info");
+	json_t *urls = json_object_get(doc, "urls");
+	if (!json_is_object(info) || !json_is_array(urls))
+		return add(c, "dep-unverified", it->path, d->line, snip, unverified_fix,
+			   "%s==%s (PyPI) cannot be verified: the answer is not a PyPI release document "
+			   "(no \"info\" or \"urls\")", d->name, d->version);
+	int rc = 0;
+	size_t i, nfiles = json_array_size(urls), nyanked = 0;
+	bool have = false;
+	int64_t pub = 0;
+	json_t *u;
+	json_array_foreach(urls, i, u) {
+		const char *ts = json_string_value(json_object_get(u, "upload_time_iso_8601"));
+		int64_t t;
+		if (json_is_true(json_object_get(u, "yanked")))
+			nyanked++;
+		/* a file without a valid time is left out: the earliest of the others is no earlier
+		 * than the release, so the age found is never more than the true one */
+		if (ts && gh_deps_parse_time(ts, &t) == 0 && (!have || t < pub)) {
+			pub = t;
+			have = true;
+		}
+	}
+	if (json_is_true(json_object_get(info, "yanked")) || (nfiles > 0 && nyanked == nfiles)) {
+		const char *reason = json_string_value(json_object_get(info, "yanked_reason"));
+		snprintf(fix, sizeof fix, "pin a release of %s that is not yanked", d->name);
+		rc = add(c, "dep-yanked", it->path, d->line, snip, fix, "%s==%s (PyPI) was yanked%s%.300s%s", d->name,
+			 d->version, reason && *reason ? " (" : "", reason && *reason ? reason : "",
+			 reason && *reason ? ")" : "");
+	}
+	if (!rc && !have)
+		rc = add(c, "dep-unverified", it->path, d->line, snip, unverified_fix,
+			 "%s==%s (PyPI) cannot be verified: PyPI lists %s, so its publish time cannot be "
+			 "established", d->name, d->version, nfiles ? "no valid upload time for its files" : "no files for it");
+	else if (!rc && c->now - pub < c->min_age) {
+		char age[64], min[64], pubs[40], cut[40], until[40];
+		fmt_dur(c->now - pub, age, sizeof age);
+		fmt_dur(c->min_age, min, sizeof min);
+		gh_time_rfc3339(pub * 1000, pubs, sizeof pubs);
+		gh_time_rfc3339((c->now - c->min_age) * 1000, cut, sizeof cut);
+		gh_time_rfc3339((pub + c->min_age) * 1000, until, sizeof until);
+		snprintf(fix, sizeof fix, "pin a release of %s published before %s, or wait until %s before taking %s",
+			 d->name, cut, until, d->version);
+		rc = add(c, "dep-too-new", it->path, d->line, snip, fix,
+			 "%s==%s (PyPI) was published %s ago (%s), less than the minimum release age of %s", d->name,
+			 d->version, age, pubs, min);
+	}
+	if (rc || c->pol->nlicenses == 0)
+		return rc;
+	const char *lic = pypi_license(info, licbuf, sizeof licbuf);
+	if (gh_deps_license_ok(lic, c->pol->licenses, c->pol->nlicenses))
+		return 0;
+	snprintf(fix, sizeof fix, "replace %s with a package under an allowed licence, or have %s approved and added "
+		 "to the allow-list", d->name, lic ? lic : "its licence");
+	if (!lic)
+		return add(c, "dep-license", it->path, d->line, snip, fix,
+			   "%s==%s (PyPI) declares no licence; only allowed licences may ship", d->name, d->version);
+	return add(c, "dep-license", it->path, d->line, snip, fix,
+		   "%s==%s (PyPI) is licensed %s, which is not in the allow-list", d->name, d->version, lic);
+}
+
+/* Findings that need no registry: denied names, unpinned and foreign sources. */
 static int check_local(struct ctx *c, const struct item *it, bool *need_registry)
 {
 	const struct gh_dep *d = it->d;
@@ -1286,10 +1507,6 @@ static int check_local(struct ctx *c, const struct item *it, bool *need_registry
 		snprintf(fix, sizeof fix, "remove %s (and whatever depends on it) from the dependencies", d->name);
 		return add(c, "dep-denied", it->path, d->line, snip, fix, "%s is on the policy's deny list", snip);
 	}
-	if (d->kind == GH_DEP_PYPI)
-		return add(c, "dep-unverified", it->path, d->line, snip, unverified_fix,
-			   "%s==%s (PyPI) cannot be verified: its publish time cannot be established (PyPI "
-			   "metadata is not checked)", d->name, d->version);
 	if (d->kind == GH_DEP_FOREIGN)
 		return add(c, "dep-unverified", it->path, d->line, snip,
 			   "depend on a registry release instead, or vendor the code into the repository",
@@ -1299,10 +1516,13 @@ static int check_local(struct ctx *c, const struct item *it, bool *need_registry
 	return 0;
 }
 
+/* Items sort by kind, name, version, path, line: each registry document's items are adjacent. */
 static int cmp_item(const void *a, const void *b)
 {
 	const struct item *x = a, *y = b;
-	int r = strcmp(x->d->name, y->d->name);
+	int r = (x->d->kind > y->d->kind) - (x->d->kind < y->d->kind);
+	if (!r)
+		r = strcmp(x->d->name, y->d->name);
 	if (!r)
 		r = strcmp(x->d->version, y->d->version);
 	if (!r)
@@ -1310,6 +1530,13 @@ static int cmp_item(const void *a, const void *b)
 	if (!r)
 		r = (x->d->line > y->d->line) - (x->d->line < y->d->line);
 	return r;
+}
+
+/* Whether a and b are answered by the same registry document. */
+static bool same_doc(const struct gh_dep *a, const struct gh_dep *b)
+{
+	return a->kind == b->kind && strcmp(a->name, b->name) == 0 &&
+	       (a->kind != GH_DEP_PYPI || strcmp(a->version, b->version) == 0);
 }
 
 static int lockfile_add(struct ctx *c, const char *abs, const char *rel, enum gh_deps_format fmt)
@@ -1437,14 +1664,15 @@ int gh_deps_scan(const char *root, const struct gh_deps_policy *pol, struct gh_f
 	if ((rc = fetch_init(&f, pol, c.now, err)) != 0)
 		goto done;
 
-	/* name groups in batches of DEPS_PARALLEL: fetch together, then check, then release */
+	/* groups of items sharing one document (an npm name; a PyPI name and version) in batches of
+	 * DEPS_PARALLEL: fetch together, then check, then release */
 	for (size_t i = 0; i < nitems;) {
 		size_t start[DEPS_PARALLEL + 1], nb = 0, j = i;
 		while (j < nitems && nb < DEPS_PARALLEL) {
 			start[nb] = j;
-			fetch_start(&f, &f.slot[nb], items[j].d->name);
+			fetch_start(&f, &f.slot[nb], items[j].d);
 			nb++;
-			while (j < nitems && strcmp(items[j].d->name, items[start[nb - 1]].d->name) == 0)
+			while (j < nitems && same_doc(items[j].d, items[start[nb - 1]].d))
 				j++;
 		}
 		start[nb] = j;
@@ -1454,7 +1682,8 @@ int gh_deps_scan(const char *root, const struct gh_deps_policy *pol, struct gh_f
 				if (k > start[b] && strcmp(items[k].d->version, items[k - 1].d->version) == 0 &&
 				    strcmp(items[k].path, items[k - 1].path) == 0)
 					continue; /* the same version again in one lockfile (nested node_modules) */
-				rc = check_npm(&c, &items[k], f.slot[b].doc, f.slot[b].why);
+				rc = items[k].d->kind == GH_DEP_PYPI ? check_pypi(&c, &items[k], f.slot[b].doc, f.slot[b].why)
+								     : check_npm(&c, &items[k], f.slot[b].doc, f.slot[b].why);
 			}
 		for (size_t b = 0; b < nb; b++) {
 			json_decref(f.slot[b].doc);

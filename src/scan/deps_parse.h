@@ -59,6 +59,16 @@ int gh_deps_format_of(const char *basename);
  * leading '.' or '_'): only those are ever put into a registry URL. */
 bool gh_deps_npm_name_ok(const char *name);
 
+/* Whether name is a valid PyPI project name (PEP 508: letters, digits, "-_.", starting and ending
+ * with a letter or digit); if so writes its PEP 503 normal form (lower-case, runs of "-_." as one
+ * "-") to out and returns 0. GH_EINVAL otherwise (or when out is too small). Only normal forms
+ * are ever put into a PyPI URL. */
+int gh_deps_pypi_name_norm(const char *name, char *out, size_t outlen);
+
+/* Whether v is a URL-safe version string to ask PyPI about (letters, digits, ".-_+!", starting
+ * with a letter or digit, at most 128 bytes). */
+bool gh_deps_pypi_version_ok(const char *v);
+
 /* Parses an ISO 8601 / RFC 3339 UTC timestamp ("2021-02-20T15:42:16.891Z", offsets allowed)
  * into Unix seconds. GH_EINVAL on anything else. */
 int gh_deps_parse_time(const char *s, int64_t *out);

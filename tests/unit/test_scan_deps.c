@@ -1,6 +1,6 @@
 /* Unit tests for src/scan/deps.c: the lockfile parsers and the dependency checks against a
- * local npm registry served by this test (a thread on 127.0.0.1, fixture documents from
- * tests/scan/deps/registry). Never touches the internet. */
+ * local npm registry and PyPI JSON API served by this test (a thread on 127.0.0.1, fixture
+ * documents from tests/scan/deps/registry and tests/scan/deps/pypi). Never touches the internet. */
 #include "unit.h"
 
 #include <arpa/inet.h>
@@ -33,6 +33,7 @@ struct registry {
 	atomic_int requests;
 	atomic_bool stop;
 	char url[64];
+	char pypi_url[80];
 };
 
 static void send_all(int fd, const char *p, size_t n)
@@ -56,6 +57,46 @@ static void respond(int fd, int status, const char *body, size_t len)
 	send_all(fd, body, len);
 }
 
+static void serve_file(int fd, const char *file)
+{
+	FILE *f = fopen(file, "rb");
+	if (!f) {
+		respond(fd, 404, "{\"message\":\"Not Found\"}", 23);
+		return;
+	}
+	static char body[1 << 16];
+	size_t len = fread(body, 1, sizeof body, f);
+	fclose(f);
+	respond(fd, 200, body, len);
+}
+
+/* PyPI: "NAME/VERSION/json" with NAME in PEP 503 normal form -> pypi/NAME-VERSION.json. */
+static void serve_pypi(int fd, const char *rest)
+{
+	char name[256], ver[256], tail[16];
+	if (sscanf(rest, "%255[^/]/%255[^/]/%15s", name, ver, tail) != 3 || strcmp(tail, "json") != 0) {
+		respond(fd, 400, "{}", 2);
+		return;
+	}
+	for (const char *q = name; *q; q++)
+		if (!((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '-')) {
+			respond(fd, 400, "{}", 2); /* not normalised: the client must never send it */
+			return;
+		}
+	for (const char *q = ver; *q; q++)
+		if (q == ver ? *q == '.' : strchr("/\\", *q) != NULL) {
+			respond(fd, 400, "{}", 2);
+			return;
+		}
+	if (strcmp(name, "broken-py") == 0) {
+		respond(fd, 500, "{\"error\":\"internal\"}", 20);
+		return;
+	}
+	char file[2048];
+	snprintf(file, sizeof file, "%s/pypi/%s-%s.json", fixtures, name, ver);
+	serve_file(fd, file);
+}
+
 static void serve_one(struct registry *r, int fd)
 {
 	char req[8192];
@@ -73,6 +114,10 @@ static void serve_one(struct registry *r, int fd)
 	char path[512];
 	if (sscanf(req, "GET /%500s HTTP/1.1", path) != 1) {
 		respond(fd, 400, "{}", 2);
+		return;
+	}
+	if (strncmp(path, "pypi/", 5) == 0) {
+		serve_pypi(fd, path + 5);
 		return;
 	}
 	/* "@scope%2fname" -> "@scope__name" */
@@ -145,6 +190,7 @@ static struct registry *registry_start(void)
 	assert_int_equal(getsockname(r->fd, (struct sockaddr *)&a, &al), 0);
 	r->port = ntohs(a.sin_port);
 	snprintf(r->url, sizeof r->url, "http://127.0.0.1:%d/", r->port);
+	snprintf(r->pypi_url, sizeof r->pypi_url, "http://127.0.0.1:%d/pypi/", r->port);
 	assert_int_equal(pthread_create(&r->th, NULL, serve, r), 0);
 	return r;
 }
@@ -206,7 +252,7 @@ static struct gh_deps_policy policy(const struct env *e)
 {
 	struct gh_deps_policy p = {
 		.min_age_s = 7 * 86400, .licenses = allow, .nlicenses = 4, .deny = deny, .ndeny = 2,
-		.registry = e->reg->url, .cache_dir = e->cache, .cache_ttl_s = 3600, .now = NOW,
+		.registry = e->reg->url, .pypi_registry = e->reg->pypi_url, .cache_dir = e->cache, .cache_ttl_s = 3600, .now = NOW,
 	};
 	return p;
 }
@@ -346,21 +392,105 @@ static void test_yarn_berry(void **state)
 	       {"dep-unverified", "yarn.lock", 59, "gitdep"});
 }
 
+/* The findings of the python fixture against the fixture PyPI (requests, pkg-with-extras and
+ * urllib3 are old and MIT/Apache-licensed: no finding). */
+#define PYTHON_FINDINGS(newpy)                                                                                  \
+	{"dep-unpinned", "requirements.txt", 6, "flask>=2.0"},                                              \
+	{"dep-unpinned", "requirements.txt", 7, "Django==4.2.*"},                                           \
+	{"dep-unpinned", "requirements.txt", 8, "numpy"},                                                   \
+	{"dep-denied", "requirements.txt", 12, "Evil_Py==1.0 is on the policy's deny list"},               \
+	{"dep-unpinned", "requirements.txt", 14, "example/thing.git"},                                      \
+	{"dep-too-new", "requirements.txt", 16, newpy},                                                    \
+	{"dep-license", "requirements.txt", 17, "GPL_py==1.0.0 (PyPI) is licensed GPL-3.0,"},              \
+	{"dep-license", "requirements.txt", 18, "lexpr-py==1.0.0 (PyPI) is licensed LGPL-3.0-or-later AND MIT"}, \
+	{"dep-yanked", "requirements.txt", 19, "yanked-py==1.0.0 (PyPI) was yanked (broken build)"},        \
+	{"dep-yanked", "requirements.txt", 20, "allyanked-py==1.0.0 (PyPI) was yanked"},                   \
+	{"dep-unverified", "requirements.txt", 21, "missing-py==1.0.0 (PyPI) cannot be verified: not on PyPI"}, \
+	{"dep-unverified", "requirements.txt", 22, "broken-py==1.0.0 (PyPI) cannot be verified: the registry"}, \
+	{"dep-unverified", "requirements.txt", 23, "garbage-py==1.0.0 (PyPI) cannot be verified: the registry's answer is not"}, \
+	{"dep-unverified", "requirements.txt", 24, "nofiles-py==1.0.0 (PyPI) cannot be verified: PyPI lists no files"}, \
+	{"dep-license", "requirements.txt", 25, "Nolic.Py==1.0.0 (PyPI) declares no licence"}
+
+/* Distinct pinned releases asked about (Evil_Py is denied, never asked). */
+#define PYTHON_REQUESTS 13
+
 static void test_python(void **state)
 {
 	struct env *e = *state;
 	struct gh_deps_policy p = policy(e);
+	EXPECT(&p, "python", PYTHON_FINDINGS("new-py==2.0.0 (PyPI) was published 2d 0h ago (2026-05-30T00:00:00"));
+	assert_int_equal(atomic_load(&e->reg->requests), PYTHON_REQUESTS);
+	CHECKED("python: %d PyPI requests, names in PEP 503 form, none for the denied", PYTHON_REQUESTS);
+
+	/* without an allow-list and with a 1-day minimum age only yanked and unverifiable remain */
+	p.nlicenses = 0;
+	p.min_age_s = 86400;
 	EXPECT(&p, "python",
-	       {"dep-unverified", "requirements.txt", 5, "requests==2.31.0 (PyPI)"},
 	       {"dep-unpinned", "requirements.txt", 6, "flask>=2.0"},
 	       {"dep-unpinned", "requirements.txt", 7, "Django==4.2.*"},
 	       {"dep-unpinned", "requirements.txt", 8, "numpy"},
-	       {"dep-unverified", "requirements.txt", 9, "pkg-with-extras==1.0.3"},
-	       {"dep-denied", "requirements.txt", 12, "Evil_Py==1.0 is on the policy's deny list"},
+	       {"dep-denied", "requirements.txt", 12, "Evil_Py"},
 	       {"dep-unpinned", "requirements.txt", 14, "example/thing.git"},
-	       {"dep-unverified", "requirements.txt", 15, "urllib3==2.0.7"});
-	assert_int_equal(atomic_load(&e->reg->requests), 0);
-	CHECKED("python: no registry request");
+	       {"dep-yanked", "requirements.txt", 19, "yanked-py"},
+	       {"dep-yanked", "requirements.txt", 20, "allyanked-py"},
+	       {"dep-unverified", "requirements.txt", 21, "missing-py"},
+	       {"dep-unverified", "requirements.txt", 22, "broken-py"},
+	       {"dep-unverified", "requirements.txt", 23, "garbage-py"},
+	       {"dep-unverified", "requirements.txt", 24, "nofiles-py"});
+	CHECKED("python: no allow-list, 1-day minimum age");
+}
+
+/* PyPI answers are cached per release: a second scan asks only for what failed; past the TTL,
+ * or with another PyPI base URL, PyPI is asked again. */
+static void test_cache_pypi(void **state)
+{
+	struct env *e = *state;
+	struct gh_deps_policy p = policy(e);
+	EXPECT(&p, "python", PYTHON_FINDINGS("new-py==2.0.0 (PyPI) was published 2d "));
+	assert_int_equal(atomic_load(&e->reg->requests), PYTHON_REQUESTS);
+	CHECKED("first scan: %d requests", PYTHON_REQUESTS);
+
+	atomic_store(&e->reg->requests, 0);
+	p.now = NOW + 3599;
+	EXPECT(&p, "python", PYTHON_FINDINGS("new-py==2.0.0 (PyPI) was published 2d "));
+	assert_int_equal(atomic_load(&e->reg->requests), 3); /* 404, 500, garbage: never cached */
+	CHECKED("second scan within the TTL: 3 requests (the failures)");
+
+	/* the npm cache beside it is separate: npm packages are still asked for */
+	atomic_store(&e->reg->requests, 0);
+	EXPECT(&p, "npm-v2", {"dep-too-new", "package-lock.json", 8, "new-pkg"},
+	       {"dep-license", "package-lock.json", 9, "gpl-pkg"}, {"dep-denied", "package-lock.json", 10, "evil-pkg"},
+	       {"dep-unverified", "package-lock.json", 11, "missing-pkg"});
+	assert_int_equal(atomic_load(&e->reg->requests), 5);
+	CHECKED("npm and PyPI entries do not mix");
+
+	atomic_store(&e->reg->requests, 0);
+	p.now = NOW + 3600;
+	EXPECT(&p, "python", PYTHON_FINDINGS("new-py==2.0.0 (PyPI) was published 2d "));
+	assert_int_equal(atomic_load(&e->reg->requests), PYTHON_REQUESTS);
+	CHECKED("scan at the TTL: PyPI is asked again");
+
+	atomic_store(&e->reg->requests, 0);
+	p.now = NOW + 3700;
+	char other[80];
+	snprintf(other, sizeof other, "http://localhost:%d/pypi", e->reg->port);
+	p.pypi_registry = other;
+	EXPECT(&p, "python", PYTHON_FINDINGS("new-py==2.0.0 (PyPI) was published 2d "));
+	assert_int_equal(atomic_load(&e->reg->requests), PYTHON_REQUESTS);
+	CHECKED("another PyPI URL does not share the cache");
+
+	/* a PyPI base that is not http(s) stops the scan with a reason */
+	p.pypi_registry = "ftp://pypi.example.invalid";
+	struct gh_findings fs;
+	struct gh_error err;
+	char root[1200];
+	snprintf(root, sizeof root, "%s/python", fixtures);
+	gh_findings_init(&fs);
+	memset(&err, 0, sizeof err);
+	assert_int_equal(gh_deps_scan(root, &p, &fs, &err), GH_EINVAL);
+	assert_non_null(strstr(err.message, "not an http(s) URL"));
+	gh_findings_free(&fs);
+	CHECKED("a PyPI URL that is not http(s) is refused");
 }
 
 /* The root may be one lockfile; a root that does not exist is an error, not a clean scan. */
@@ -483,6 +613,7 @@ static void test_unreachable(void **state)
 	char url[64];
 	snprintf(url, sizeof url, "http://127.0.0.1:%d", ntohs(a.sin_port));
 	p.registry = url; /* bound, not listening: connection refused */
+	p.pypi_registry = url;
 	EXPECT(&p, "npm-v2",
 	       {"dep-unverified", "package-lock.json", 7, "old-pkg@1.0.0 cannot be verified: registry"},
 	       {"dep-unverified", "package-lock.json", 8, "new-pkg"},
@@ -490,6 +621,25 @@ static void test_unreachable(void **state)
 	       {"dep-denied", "package-lock.json", 10, "evil-pkg"},
 	       {"dep-unverified", "package-lock.json", 11, "missing-pkg"},
 	       {"dep-unverified", "package-lock.json", 12, "@scope/scoped"});
+	EXPECT(&p, "python",
+	       {"dep-unverified", "requirements.txt", 5, "requests==2.31.0 (PyPI) cannot be verified: registry"},
+	       {"dep-unpinned", "requirements.txt", 6, "flask>=2.0"},
+	       {"dep-unpinned", "requirements.txt", 7, "Django==4.2.*"},
+	       {"dep-unpinned", "requirements.txt", 8, "numpy"},
+	       {"dep-unverified", "requirements.txt", 9, "pkg-with-extras==1.0.3 (PyPI)"},
+	       {"dep-denied", "requirements.txt", 12, "Evil_Py"},
+	       {"dep-unpinned", "requirements.txt", 14, "example/thing.git"},
+	       {"dep-unverified", "requirements.txt", 15, "urllib3==2.0.7 (PyPI)"},
+	       {"dep-unverified", "requirements.txt", 16, "new-py"},
+	       {"dep-unverified", "requirements.txt", 17, "GPL_py"},
+	       {"dep-unverified", "requirements.txt", 18, "lexpr-py"},
+	       {"dep-unverified", "requirements.txt", 19, "yanked-py"},
+	       {"dep-unverified", "requirements.txt", 20, "allyanked-py"},
+	       {"dep-unverified", "requirements.txt", 21, "missing-py"},
+	       {"dep-unverified", "requirements.txt", 22, "broken-py"},
+	       {"dep-unverified", "requirements.txt", 23, "garbage-py"},
+	       {"dep-unverified", "requirements.txt", 24, "nofiles-py"},
+	       {"dep-unverified", "requirements.txt", 25, "Nolic.Py"});
 	close(s);
 }
 
@@ -574,19 +724,38 @@ static void test_parse_edges(void **state)
 	assert_false(gh_deps_npm_name_ok("a?b=c"));
 	assert_false(gh_deps_npm_name_ok(".hidden"));
 	CHECKED("npm names: only URL-safe names reach a registry URL");
+
+	char norm[32];
+	assert_int_equal(gh_deps_pypi_name_norm("Foo__Bar.-baz", norm, sizeof norm), 0);
+	assert_string_equal(norm, "foo-bar-baz");
+	assert_int_equal(gh_deps_pypi_name_norm("zope.interface", norm, sizeof norm), 0);
+	assert_string_equal(norm, "zope-interface");
+	assert_int_not_equal(gh_deps_pypi_name_norm("../etc", norm, sizeof norm), 0);
+	assert_int_not_equal(gh_deps_pypi_name_norm("a/b", norm, sizeof norm), 0);
+	assert_int_not_equal(gh_deps_pypi_name_norm("-a", norm, sizeof norm), 0);
+	assert_int_not_equal(gh_deps_pypi_name_norm("a-", norm, sizeof norm), 0);
+	assert_int_not_equal(gh_deps_pypi_name_norm("", norm, sizeof norm), 0);
+	assert_int_not_equal(gh_deps_pypi_name_norm("a-very-long-name-that-does-not-fit", norm, sizeof norm), 0);
+	assert_true(gh_deps_pypi_version_ok("1!2.0.0rc1+local.1"));
+	assert_false(gh_deps_pypi_version_ok("../1"));
+	assert_false(gh_deps_pypi_version_ok("1/2"));
+	assert_false(gh_deps_pypi_version_ok("1?x"));
+	assert_false(gh_deps_pypi_version_ok(""));
+	CHECKED("PyPI names: PEP 503 normal form; only URL-safe names and versions reach a URL");
 }
 
 static void test_rules(void **state)
 {
 	const struct gh_rule_info *r;
 	size_t n = gh_deps_rules(&r);
-	static const char *const ids[] = {"dep-too-new", "dep-denied", "dep-license", "dep-unverified", "dep-unpinned"};
-	assert_int_equal(n, 5);
+	static const char *const ids[] = {"dep-too-new", "dep-denied", "dep-license", "dep-unverified", "dep-unpinned",
+					  "dep-yanked"};
+	assert_int_equal(n, 6);
 	for (size_t i = 0; i < n; i++) {
 		assert_string_equal(r[i].id, ids[i]);
 		assert_non_null(r[i].help);
 	}
-	CHECKED("five rules with help");
+	CHECKED("six rules with help");
 }
 
 static const struct CMUnitTest tests[] = {
@@ -601,6 +770,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_policy_knobs, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_roots, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_cache_pypi, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_unreachable, setup, teardown),
 };
 
