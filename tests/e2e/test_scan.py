@@ -310,6 +310,25 @@ def main(t):
             t.check(any("ghost-pkg" in m for m in byrule.get("dep-unverified", [])),
                     "a package the registry does not know fails closed")
             t.check(not any("leftpad-old" in m for ms in byrule.values() for m in ms), "an old, allowed package passes")
+            # pinned Python requirements against a PyPI-shaped JSON API on the same server
+            def pypi(t_up, lic="MIT", yanked=False):
+                return {"info": {"license": lic, "yanked": yanked, "classifiers": []},
+                        "urls": [{"upload_time_iso_8601": iso(t_up), "yanked": yanked}]}
+            Registry.docs.update({
+                "pypi/flask/2.0.0/json": pypi(now - 600 * 86400),
+                "pypi/brand-new/0.1.0/json": pypi(now - 86400),
+                "pypi/pulled/1.0.0/json": pypi(now - 600 * 86400, yanked=True)})
+            py = os.path.join(tmp, "py")
+            os.makedirs(py)
+            with open(os.path.join(py, "requirements.txt"), "w") as f:
+                f.write("flask==2.0.0\nbrand-new==0.1.0\npulled==1.0.0\nnowhere==1.0\nloose>=1.0\n")
+            with open(pol3, "a") as f:
+                f.write("  pypi_registry: http://127.0.0.1:%d/pypi\n" % srv.server_address[1])
+            d6 = json.loads(scan(py, "--format", "json", "--policy", pol3).stdout)
+            got6 = {(f["line"], f["rule"]) for f in d6["findings"]}
+            t.check(got6 == {(2, "dep-too-new"), (3, "dep-yanked"), (4, "dep-unverified"), (5, "dep-unpinned")},
+                    "requirements.txt against PyPI metadata: too new, yanked, unknown, unpinned; the old one passes",
+                    sorted(got6))
             hits = len(Registry.hits)
             scan(dep, "--format", "json", "--policy", pol3)
             again = [h for h in Registry.hits[hits:] if h != "ghost-pkg"]
