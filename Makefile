@@ -9,7 +9,7 @@
 CC       ?= cc
 SANITIZE ?= 0
 PKGS     := sqlite3 libsodium libevent libevent_pthreads libevent_openssl openssl libpq jansson yaml-0.1 libcurl \
-            libhs libpcre2-8 tree-sitter
+            libhs libpcre2-8 tree-sitter libseccomp
 
 ifeq ($(SANITIZE),1)
   BUILD   := build/san
@@ -28,7 +28,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -Isrc -MMD -MP \
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpg_query -lpthread -lm
 LDFLAGS += $(SANFLAGS)
 
-MODULES  := core config store vault identity sql policy audit connector approvals front scan cli
+MODULES  := core config store vault identity sql policy audit connector approvals front scan sandbox cli
 LIB_SRC  := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
 # tree-sitter grammars for gatehouse scan: generated C from npm (scripts/fetch-grammars), compiled
 # as third-party code (no -Werror, no sanitizers).
