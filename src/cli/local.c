@@ -12,6 +12,7 @@
 #include "audit/audit.h"
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/local.h"
 #include "config/config.h"
 #include "front/front.h"
 #include "identity/identity.h"
@@ -251,21 +252,18 @@ static int load_policy(const char *verb, struct gh_store *st, struct gh_policy *
 	return rc ? fail(verb, err.message) : 0;
 }
 
-static int token_issue(struct args *a)
+/* Issues a token for user in env (via app, or ad hoc) after checking them against the applied
+ * policy; records it in the store and the audit trail. Returns 0, or the exit status after
+ * printing why as "gatehouse VERB: ...". */
+int cli_issue_token(const char *verb, const char *dir, const char *user, const char *env, const char *app,
+		    int64_t ttl, char *tok, size_t toklen, struct gh_claims *claims)
 {
-	const char *dir = args_get(a, "data"), *user = args_get(a, "user"), *env = args_get(a, "env");
-	const char *app = args_get(a, "app"), *ttls = args_get(a, "ttl");
-	if (!dir || !user || !env || a->npos != 1)
-		return cli_usage_error("token", "expected issue --data DIR --user U --env E [--app A] [--ttl 15m]");
-	int64_t ttl = GH_TOKEN_DEFAULT_TTL;
-	if (ttls && (gh_parse_duration(ttls, &ttl) || ttl <= 0 || ttl > GH_TOKEN_MAX_TTL))
-		return cli_usage_error("token", "--ttl: expected a duration from 1s to 24h (e.g. 15m), got '%s'", ttls);
 	struct gh_store *st = NULL;
 	struct gh_policy *p = NULL;
-	int rc = open_store("token", dir, &st);
+	int rc = open_store(verb, dir, &st);
 	if (rc)
 		return rc;
-	if ((rc = load_policy("token", st, &p))) {
+	if ((rc = load_policy(verb, st, &p))) {
 		gh_store_close(st);
 		return rc;
 	}
@@ -282,14 +280,13 @@ static int token_issue(struct args *a)
 	if (msg[0]) {
 		gh_config_unref(p);
 		gh_store_close(st);
-		fprintf(stderr, "gatehouse token: %s\n", msg);
+		fprintf(stderr, "gatehouse %s: %s\n", verb, msg);
 		return 2;
 	}
 	uint8_t master[GH_VAULT_KEY_BYTES];
 	struct gh_signer signer;
 	struct gh_error err;
-	struct gh_claims claims;
-	char tok[GH_TOKEN_MAX_BYTES];
+	gh_error_clear(&err);
 	rc = gh_vault_master_load(dir, master, &err);
 	if (!rc) {
 		rc = gh_identity_signer_load(st, master, &signer, &err);
@@ -297,28 +294,50 @@ static int token_issue(struct args *a)
 	}
 	int64_t now = gh_now();
 	if (!rc) {
-		rc = gh_token_issue(&signer, user, env, app, ttl, now, tok, sizeof tok, &claims, &err);
+		rc = gh_token_issue(&signer, user, env, app, ttl, now, tok, toklen, claims, &err);
 		gh_identity_signer_wipe(&signer);
 	}
 	if (!rc) {
 		char detail[300], groups[1] = "";
-		snprintf(detail, sizeof detail, "{\"token_id\":\"%s\",\"expires_at\":%lld}", claims.jti,
-			 (long long)claims.exp);
+		snprintf(detail, sizeof detail, "{\"token_id\":\"%s\",\"expires_at\":%lld}", claims->jti,
+			 (long long)claims->exp);
 		struct gh_audit_record r = {.event = "token.issue", .user = user, .groups = groups, .app = app,
 					    .environment = env, .status = "ok", .decision = "allow",
 					    .rule = "local-operator", .detail_json = detail};
-		rc = audit_event("token", dir, &r);
+		rc = audit_event(verb, dir, &r);
 	}
-	if (!rc && gh_store_token_add(st, claims.jti, user, env, app, claims.iat, claims.exp))
-		rc = fail("token", "cannot record the token in the store");
+	if (!rc && gh_store_token_add(st, claims->jti, user, env, app, claims->iat, claims->exp))
+		rc = fail(verb, "cannot record the token in the store");
 	gh_config_unref(p);
 	gh_store_close(st);
 	if (rc) {
-		sodium_memzero(tok, sizeof tok);
+		sodium_memzero(tok, toklen);
 		if (err.message[0] && rc != 1)
-			fprintf(stderr, "gatehouse token: %s\n", err.message);
+			fprintf(stderr, "gatehouse %s: %s\n", verb, err.message);
 		return 1;
 	}
+	return 0;
+}
+
+int cli_audit_event(const char *verb, const char *dir, struct gh_audit_record *r)
+{
+	return audit_event(verb, dir, r);
+}
+
+static int token_issue(struct args *a)
+{
+	const char *dir = args_get(a, "data"), *user = args_get(a, "user"), *env = args_get(a, "env");
+	const char *app = args_get(a, "app"), *ttls = args_get(a, "ttl");
+	if (!dir || !user || !env || a->npos != 1)
+		return cli_usage_error("token", "expected issue --data DIR --user U --env E [--app A] [--ttl 15m]");
+	int64_t ttl = GH_TOKEN_DEFAULT_TTL;
+	if (ttls && (gh_parse_duration(ttls, &ttl) || ttl <= 0 || ttl > GH_TOKEN_MAX_TTL))
+		return cli_usage_error("token", "--ttl: expected a duration from 1s to 24h (e.g. 15m), got '%s'", ttls);
+	struct gh_claims claims;
+	char tok[GH_TOKEN_MAX_BYTES];
+	int rc = cli_issue_token("token", dir, user, env, app, ttl, tok, sizeof tok, &claims);
+	if (rc)
+		return rc;
 	if (args_get(a, "json")) {
 		printf("{\"token\":\"%s\",\"id\":\"%s\",\"user\":\"%s\",\"environment\":\"%s\",\"expires_at\":%lld}\n",
 		       tok, claims.jti, user, env, (long long)claims.exp);
