@@ -597,9 +597,11 @@ static void relay(struct conn *c)
 				x->shut = true;
 			}
 		}
-		/* a peer that hung up entirely while we still wait on it */
-		if ((pf[0].revents & (POLLERR | POLLNVAL)) || (pf[1].revents & (POLLERR | POLLNVAL)))
-			goto done;
+		/* A socket in error, or hung up both ways while we wait on nothing from it (poll would
+		 * report the hang-up again at once: end rather than spin). */
+		for (int k = 0; k < 2; k++)
+			if ((pf[k].revents & (POLLERR | POLLNVAL)) || ((pf[k].revents & POLLHUP) && pf[k].events == 0))
+				goto done;
 	}
 done:
 	free(d[0].buf);
