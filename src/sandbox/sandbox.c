@@ -45,6 +45,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
@@ -398,30 +401,30 @@ static int listen_local(uint16_t port)
 	return s;
 }
 
-/* Adds one rule; a failure aborts the build. */
+/* Adds one rule; a failure abandons the filter. */
 #define RULE(ctx, act, name, ...)                                                               \
 	do {                                                                                    \
 		int sc_ = seccomp_syscall_resolve_name(name);                                   \
 		if (sc_ != __NR_SCMP_ERROR && seccomp_rule_add(ctx, act, sc_, __VA_ARGS__) < 0) { \
-			errno = EINVAL;                                                         \
-			build_fail("seccomp rule %s", name);                                    \
+			failed = name;                                                          \
+			goto fail;                                                              \
 		}                                                                               \
 	} while (0)
 
-/* Loads the seccomp filter (see the header comment for the choices); no_new_privs first. */
-static void load_seccomp(void)
+/* Compiles the seccomp filter (see the header comment for the choices) to BPF in the caller,
+ * so the cloned child only loads it: no allocation there, where another thread of the caller
+ * may have held the allocator's lock at clone time. The caller owns *prog (free its filter). */
+static int build_filter(struct sock_fprog *prog, struct gh_error *err)
 {
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		build_fail("no_new_privs");
+	const char *failed = "seccomp_init";
+	int mfd = -1;
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-	if (!ctx) {
-		errno = ENOMEM;
-		build_fail("seccomp_init");
-	}
-	if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) < 0) {
-		errno = EINVAL;
-		build_fail("seccomp bad-arch action");
-	}
+	memset(prog, 0, sizeof *prog);
+	if (!ctx)
+		goto fail;
+	failed = "bad-arch action";
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) < 0)
+		goto fail;
 	const uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
 	static const char *const denied[] = {
 		"ptrace", "mount", "umount", "umount2", "pivot_root", "chroot", "unshare", "setns",
@@ -457,12 +460,38 @@ static void load_seccomp(void)
 		RULE(ctx, eperm, "personality", 1,
 		     SCMP_A0(SCMP_CMP_MASKED_EQ, persona_bits[i] | 0x80000000UL, persona_bits[i]));
 	RULE(ctx, eperm, "personality", 1, SCMP_A0(SCMP_CMP_MASKED_EQ, 0x800000ffUL, PER_LINUX32));
-	if (seccomp_load(ctx) < 0) {
-		seccomp_release(ctx);
-		errno = EPERM;
-		build_fail("seccomp_load");
+	failed = "export";
+	mfd = memfd_create("gh-seccomp", MFD_CLOEXEC);
+	if (mfd < 0 || seccomp_export_bpf(ctx, mfd) < 0)
+		goto fail;
+	off_t len = lseek(mfd, 0, SEEK_END);
+	if (len <= 0 || len % (off_t)sizeof(struct sock_filter) != 0 || len > 65536)
+		goto fail;
+	prog->filter = malloc((size_t)len);
+	if (!prog->filter || pread(mfd, prog->filter, (size_t)len, 0) != (ssize_t)len) {
+		free(prog->filter);
+		prog->filter = NULL;
+		goto fail;
 	}
+	prog->len = (unsigned short)((size_t)len / sizeof(struct sock_filter));
+	close(mfd);
 	seccomp_release(ctx);
+	return 0;
+fail:
+	if (mfd >= 0)
+		close(mfd);
+	if (ctx)
+		seccomp_release(ctx);
+	return gh_error_set(err, GH_EINTERNAL, "sandbox: building the seccomp filter failed at %s", failed);
+}
+
+/* Sets no_new_privs and loads the compiled filter. */
+static void load_seccomp(const struct sock_fprog *prog)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		build_fail("no_new_privs");
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, prog) < 0)
+		build_fail("seccomp");
 }
 
 /* Drops every capability (bounding, ambient, effective, permitted, inheritable). */
@@ -515,6 +544,7 @@ struct child_args {
 	const struct gh_sandbox_opts *o;
 	int64_t cpu_seconds, tmp_bytes, memory_bytes;
 	bool use_rlimit_as, drop_groups;
+	struct sock_fprog filter;
 };
 
 /* The command: rlimits, cwd, exec. Runs after init's fork; never returns. */
@@ -606,7 +636,7 @@ static void init_main(const struct child_args *a)
 	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
 		build_fail("signalfd");
-	load_seccomp();
+	load_seccomp(&a->filter);
 	drop_caps();
 	/* not dumpable: the command (same uid) cannot open /proc/1/fd and reach egress_fd */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -1048,6 +1078,9 @@ int gh_sandbox_run(const struct gh_sandbox_opts *o, struct gh_sandbox_result *re
 	bool root = uid == 0;
 	a.drop_groups = root;
 
+	rc = build_filter(&a.filter, err);
+	if (rc != 0)
+		return rc;
 	cg_create(&cg, a.memory_bytes);
 	a.use_rlimit_as = cg.kind == CG_NONE;
 	snprintf(res->memory_limit_by, sizeof res->memory_limit_by, "%s",
@@ -1222,5 +1255,6 @@ out:
 				close(*fds[i]);
 	}
 	cg_remove(&cg);
+	free(a.filter.filter);
 	return rc;
 }
