@@ -1157,6 +1157,14 @@ int gh_sandbox_run(const struct gh_sandbox_opts *o, struct gh_sandbox_result *re
 	/* build result: EOF with nothing means built; a message means nothing ran */
 	char bmsg[SB_BUILD_MSG + 1];
 	ssize_t bn;
+	struct pollfd bp = {.fd = buildp[0], .events = POLLIN};
+	int pr;
+	while ((pr = poll(&bp, 1, (int)(timeout_ms < INT_MAX ? timeout_ms : INT_MAX))) < 0 && errno == EINTR)
+		;
+	if (pr == 0) {
+		rc = gh_error_set(err, GH_ETIMEOUT, "sandbox could not be built within %lld ms", (long long)timeout_ms);
+		goto kill_out;
+	}
 	while ((bn = read(buildp[0], bmsg, sizeof bmsg - 1)) < 0 && errno == EINTR)
 		;
 	if (bn > 0) {

@@ -9,7 +9,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -267,6 +269,50 @@ static void test_memory(void **state)
 		r.res.reason);
 }
 
+/* Without a writable cgroup (hidden in a private mount namespace of a forked test process),
+ * memory is bounded by RLIMIT_AS: the allocation fails inside and the run ends non-zero. */
+static void test_memory_rlimit_as(void **state)
+{
+	int pfd[2];
+	assert_int_equal(pipe(pfd), 0);
+	fflush(stdout);
+	pid_t p = fork();
+	assert_true(p >= 0);
+	if (p == 0) {
+		close(pfd[0]);
+		char msg[256] = "hide";
+		if (unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+		    mount("tmpfs", "/sys/fs/cgroup", "tmpfs", 0, "size=64k") == 0) {
+			const char *argv[] = {"/usr/bin/python3", "-c",
+					      "try:\n  a = bytearray(512 << 20)\nexcept MemoryError:\n  print('MemoryError'); raise SystemExit(3)\n",
+					      NULL};
+			struct gh_sandbox_opts o;
+			opts_init(&o, argv);
+			o.memory_bytes = 128LL << 20;
+			struct gh_sandbox_result res;
+			struct gh_error err;
+			memset(&err, 0, sizeof err);
+			int devnull = open("/dev/null", O_WRONLY);
+			dup2(devnull, 1);
+			dup2(devnull, 2);
+			int rc = gh_sandbox_run(&o, &res, &err);
+			snprintf(msg, sizeof msg, "%d %d %s|%.150s", rc, res.status, res.memory_limit_by, err.message);
+		}
+		ssize_t w = write(pfd[1], msg, strlen(msg));
+		(void)w;
+		_exit(0);
+	}
+	close(pfd[1]);
+	char buf[300] = {0};
+	ssize_t n = read(pfd[0], buf, sizeof buf - 1);
+	close(pfd[0]);
+	waitpid(p, NULL, 0);
+	assert_true(n > 0);
+	printf("  rlimit run: %s\n", buf);
+	assert_int_equal(strncmp(buf, "0 3 RLIMIT_AS|", 14), 0);
+	CHECKED("no writable cgroup: memory_limit_by RLIMIT_AS; a 512 MiB allocation under 128 MiB gets MemoryError");
+}
+
 static void test_cpu_and_wall(void **state)
 {
 	const char *spin[] = {"/bin/sh", "-c", "while :; do :; done", NULL};
@@ -492,7 +538,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_check),      cmocka_unit_test(test_status),     cmocka_unit_test(test_env),
 		cmocka_unit_test(test_identity),   cmocka_unit_test(test_filesystem), cmocka_unit_test(test_tmp_limit),
-		cmocka_unit_test(test_processes),  cmocka_unit_test(test_fork_bomb),  cmocka_unit_test(test_memory),
+		cmocka_unit_test(test_processes),  cmocka_unit_test(test_fork_bomb),  cmocka_unit_test(test_memory),     cmocka_unit_test(test_memory_rlimit_as),
 		cmocka_unit_test(test_cpu_and_wall), cmocka_unit_test(test_syscalls), cmocka_unit_test(test_setuid),
 		cmocka_unit_test(test_network),    cmocka_unit_test(test_egress),     cmocka_unit_test(test_output_bound),
 		cmocka_unit_test(test_app_dir),
