@@ -10,7 +10,9 @@
 #include <signal.h>
 #include <string.h>
 #include <sched.h>
+#include <seccomp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -112,6 +114,51 @@ static void test_check(void **state)
 		printf("  sandbox unavailable: %s\n", why);
 	assert_int_equal(rc, 0);
 	CHECKED("gh_sandbox_check: user/PID/mount/net/IPC/UTS/cgroup namespaces, proc and seccomp available");
+}
+
+/* Where namespaces cannot be created (here: refused by a seccomp filter on a forked test
+ * process), the check says why and the run refuses: the command never runs. */
+static void test_refuses_without_namespaces(void **state)
+{
+	int pfd[2];
+	assert_int_equal(pipe(pfd), 0);
+	fflush(stdout);
+	pid_t p = fork();
+	assert_true(p >= 0);
+	if (p == 0) {
+		close(pfd[0]);
+		char msg[400] = "filter";
+		scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+		if (ctx && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+		    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 0) == 0 &&
+		    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+				     SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER)) == 0 &&
+		    seccomp_load(ctx) == 0) {
+			char why[200];
+			int c = gh_sandbox_check(why, sizeof why);
+			const char *argv[] = {"/bin/sh", "-c", "echo RAN", NULL};
+			struct gh_sandbox_opts o;
+			opts_init(&o, argv);
+			struct gh_sandbox_result res;
+			struct gh_error err;
+			memset(&err, 0, sizeof err);
+			int rc = gh_sandbox_run(&o, &res, &err);
+			snprintf(msg, sizeof msg, "%d %d|%.150s|%.150s", c, rc, why, err.message);
+		}
+		ssize_t w = write(pfd[1], msg, strlen(msg));
+		(void)w;
+		_exit(0);
+	}
+	close(pfd[1]);
+	char buf[400] = {0};
+	ssize_t n = read(pfd[0], buf, sizeof buf - 1);
+	close(pfd[0]);
+	waitpid(p, NULL, 0);
+	assert_true(n > 0);
+	printf("  refused: %s\n", buf);
+	assert_int_equal(strncmp(buf, "-1 -6|cannot create", 19), 0);
+	assert_non_null(strstr(buf, "sandbox unavailable on this machine"));
+	CHECKED("without user namespaces: check fails with a reason, run refuses (GH_EDENIED), nothing ran");
 }
 
 static void test_status(void **state)
@@ -536,7 +583,7 @@ int main(void)
 		return 0;
 	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_check),      cmocka_unit_test(test_status),     cmocka_unit_test(test_env),
+		cmocka_unit_test(test_check), cmocka_unit_test(test_refuses_without_namespaces),      cmocka_unit_test(test_status),     cmocka_unit_test(test_env),
 		cmocka_unit_test(test_identity),   cmocka_unit_test(test_filesystem), cmocka_unit_test(test_tmp_limit),
 		cmocka_unit_test(test_processes),  cmocka_unit_test(test_fork_bomb),  cmocka_unit_test(test_memory),     cmocka_unit_test(test_memory_rlimit_as),
 		cmocka_unit_test(test_cpu_and_wall), cmocka_unit_test(test_syscalls), cmocka_unit_test(test_setuid),
