@@ -260,7 +260,8 @@ static void test_processes(void **state)
 	char script[256];
 	snprintf(script, sizeof script,
 		 "ls /proc | grep -c '^[0-9]'; cat /proc/1/cmdline | tr '\\0' ' '; echo;"
-		 "kill -9 %d 2>/dev/null && echo KILLED; kill -9 1 2>/dev/null; echo alive",
+		 "kill -9 %d 2>/dev/null && echo KILLED; kill -9 1 2>/dev/null; echo alive;"
+		 "ls /proc/1/fd >/dev/null 2>&1 && echo INITFD; cat /proc/1/environ >/dev/null 2>&1 && echo INITENV; true",
 		 (int)victim);
 	struct run r;
 	run_sh(script, &r);
@@ -273,7 +274,10 @@ static void test_processes(void **state)
 	assert_true(n >= 1 && n <= 5);
 	assert_null(strstr(r.out, "KILLED"));
 	assert_non_null(strstr(r.out, "alive"));
-	CHECKED("only %ld sandbox processes visible in /proc; kill -9 of a host pid fails and it lives", n);
+	assert_null(strstr(r.out, "INITFD"));
+	assert_null(strstr(r.out, "INITENV"));
+	CHECKED("only %ld sandbox processes visible in /proc; kill -9 of a host pid fails and it lives; "
+		"init survives kill -9 and its fds/environ are closed to the command", n);
 }
 
 static void test_fork_bomb(void **state)
