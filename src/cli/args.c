@@ -100,6 +100,13 @@ static const struct {
 		 "  too new to trust. Suppress one finding with a comment 'gatehouse:ignore RULE-ID reason'.\n"
 		 "  Exit 0 clean, 1 findings at or above --fail-on, 2 usage or I/O error (also when a file\n"
 		 "  could not be read or checked: the report names it).\n"},
+	{"run", "gatehouse run --data DIR --app APP --env ENV --user USER [--dir APPDIR] [--memory 256M]\n"
+		"              [--cpu-time 10s] [--timeout 30s] [--allow-origin https://host[:port]]...\n"
+		"              [--env-pass NAME]... [--gateway 127.0.0.1:8080] -- COMMAND [ARGS...]\n"
+		"  Runs an app's backend code in a sandbox (user, PID, mount, network, IPC, UTS and cgroup\n"
+		"  namespaces; a minimal read-only root; seccomp; limits) whose only road out is the\n"
+		"  gateway (GATEHOUSE_URL, with a fresh GATEHOUSE_TOKEN) and the allowed origins through\n"
+		"  HTTP_PROXY. Egress is audited. Exit: the command's, 124 on timeout, 137 out of memory.\n"},
 	{"query", "gatehouse query --resource R --env E [--json] SQL [PARAM...]\n"
 		  "  Runs SQL through the server at GATEHOUSE_URL with GATEHOUSE_TOKEN. Parameters bind to ?\n"
 		  "  (SQLite) or $1, $2, ... (PostgreSQL) placeholders (integers and decimals as numbers,\n"
