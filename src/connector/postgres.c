@@ -329,20 +329,33 @@ static int simple(PGconn *pg, const char *sql, struct gh_exec_result *res)
 	return rc;
 }
 
+/* The claims and the statement timeout, set local to a transaction: $1 timeout (ms), $2..$5
+ * user, groups, app, environment (claims_values fills them). */
+#define SET_CLAIMS                                                                                       \
+	" set_config('statement_timeout', $1, true),"                                                   \
+	" set_config('gatehouse.user', $2, true), set_config('gatehouse.groups', $3, true),"             \
+	" set_config('gatehouse.app', $4, true), set_config('gatehouse.environment', $5, true)"
+
+static void claims_values(int64_t timeout_ms, const struct gh_pg_claims *claims, char tmo[32], const char *vals[5])
+{
+	snprintf(tmo, 32, "%lld", (long long)(timeout_ms > 0 ? timeout_ms : 0));
+	vals[0] = tmo;
+	vals[1] = claims->user ? claims->user : "";
+	vals[2] = claims->groups ? claims->groups : "";
+	vals[3] = claims->app ? claims->app : "";
+	vals[4] = claims->environment ? claims->environment : "";
+}
+
 int gh_pg_begin(PGconn *pg, bool read_only, int64_t timeout_ms, const struct gh_pg_claims *claims,
 		struct gh_exec_result *res)
 {
 	if (simple(pg, read_only ? "BEGIN READ ONLY" : "BEGIN", res))
 		return res->status;
 	char tmo[32];
-	snprintf(tmo, sizeof tmo, "%lld", (long long)(timeout_ms > 0 ? timeout_ms : 0));
-	const char *vals[5] = {tmo, claims->user ? claims->user : "", claims->groups ? claims->groups : "",
-			       claims->app ? claims->app : "", claims->environment ? claims->environment : ""};
+	const char *vals[5];
+	claims_values(timeout_ms, claims, tmo, vals);
 	PGresult *r = PQexecParams(pg,
-				   "SELECT set_config('statement_timeout', $1, true),"
-				   " set_config('idle_in_transaction_session_timeout', '60000', true),"
-				   " set_config('gatehouse.user', $2, true), set_config('gatehouse.groups', $3, true),"
-				   " set_config('gatehouse.app', $4, true), set_config('gatehouse.environment', $5, true)",
+				   "SELECT set_config('idle_in_transaction_session_timeout', '60000', true)," SET_CLAIMS,
 				   5, NULL, vals, NULL, NULL, 0);
 	int rc = 0;
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
@@ -359,17 +372,12 @@ int gh_pg_pipeline_start(PGconn *pg, const struct gh_pg_stmt *st, bool read_only
 			 const struct gh_pg_claims *claims, struct gh_exec_result *res)
 {
 	char tmo[32];
-	snprintf(tmo, sizeof tmo, "%lld", (long long)(timeout_ms > 0 ? timeout_ms : 0));
-	const char *cv[5] = {tmo, claims->user ? claims->user : "", claims->groups ? claims->groups : "",
-			     claims->app ? claims->app : "", claims->environment ? claims->environment : ""};
+	const char *cv[5];
+	claims_values(timeout_ms, claims, tmo, cv);
 	if (!PQenterPipelineMode(pg))
 		return result_error(pg, NULL, res);
 	bool ok = PQsendQueryParams(pg, read_only ? "BEGIN READ ONLY" : "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
-		  PQsendQueryParams(pg,
-				    "SELECT set_config('statement_timeout', $1, true),"
-				    " set_config('gatehouse.user', $2, true), set_config('gatehouse.groups', $3, true),"
-				    " set_config('gatehouse.app', $4, true), set_config('gatehouse.environment', $5, true)",
-				    5, NULL, cv, NULL, NULL, 0) &&
+		  PQsendQueryParams(pg, "SELECT" SET_CLAIMS, 5, NULL, cv, NULL, NULL, 0) &&
 		  PQsendQueryParams(pg, st->sql, st->n, st->types, st->vals, st->lens, st->fmts, st->result_format) &&
 		  (!read_only || PQsendQueryParams(pg, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0)) && PQpipelineSync(pg);
 	if (!ok) {

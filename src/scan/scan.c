@@ -137,19 +137,6 @@ static struct gh_rule_info *all_rules(size_t *n)
 	return v;
 }
 
-/* Re-reads a finding's file for its fingerprint (the line's text). */
-static void fingerprint(const struct gh_scan_opts *o, const struct gh_walk *w, const struct gh_finding *f, char out[33])
-{
-	struct gh_mapped m;
-	char why[300];
-	if (!gh_walk_map(w, f->path, &m, why, sizeof why) && m.data) {
-		gh_scan_fingerprint(f, m.data, m.len, out);
-		gh_walk_unmap(&m);
-	} else {
-		gh_scan_fingerprint(f, NULL, 0, out);
-	}
-	(void)o;
-}
 
 int gh_scan_run(const struct gh_scan_opts *o, int *status, struct gh_error *err)
 {
@@ -202,10 +189,21 @@ int gh_scan_run(const struct gh_scan_opts *o, int *status, struct gh_error *err)
 		rc = gh_error_set(err, GH_ENOMEM, "out of memory");
 		goto out;
 	}
+	/* a finding's fingerprint needs its line's text: findings are sorted by path, so each
+	 * file is mapped once for all of its findings */
 	size_t kept = 0, baselined = 0;
+	struct gh_mapped cur = {0};
+	char *curpath = NULL; /* a copy: baselined findings are freed below */
 	for (size_t i = 0; i < all.n; i++) {
-		char fp[33];
-		fingerprint(o, &w, &all.v[i], fp);
+		char fp[33], why[300];
+		if (!curpath || strcmp(curpath, all.v[i].path) != 0) {
+			gh_walk_unmap(&cur);
+			if (gh_walk_map(&w, all.v[i].path, &cur, why, sizeof why))
+				memset(&cur, 0, sizeof cur);
+			free(curpath);
+			curpath = gh_strdup(all.v[i].path);
+		}
+		gh_scan_fingerprint(&all.v[i], cur.data, cur.len, fp);
 		if (baseline && gh_map_get(baseline, fp, strlen(fp))) {
 			baselined++;
 			free(all.v[i].path);
@@ -217,6 +215,8 @@ int gh_scan_run(const struct gh_scan_opts *o, int *status, struct gh_error *err)
 		memcpy(fps[kept], fp, 33);
 		all.v[kept++] = all.v[i];
 	}
+	gh_walk_unmap(&cur);
+	free(curpath);
 	all.n = kept;
 	size_t nrules = 0;
 	if (!(rules = all_rules(&nrules))) {
