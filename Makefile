@@ -8,8 +8,12 @@
 
 CC       ?= cc
 SANITIZE ?= 0
-PKGS     := sqlite3 libsodium libevent libevent_pthreads libevent_openssl openssl libpq jansson yaml-0.1 libcurl \
-            libhs libpcre2-8 tree-sitter libseccomp
+PKGS     := sqlite3 libsodium libevent libevent_pthreads jansson yaml-0.1 libpcre2-8 tree-sitter libseccomp
+# libpq, libcurl, Hyperscan and OpenSSL are loaded at first use (connector/pq_dl.h,
+# core/curl_dl.h, scan/hs_dl.h, front/tls_dl.h), not linked: with their dependencies (Kerberos,
+# LDAP, libstdc++, libcrypto's symbols) they cost every command, `gatehouse run` included,
+# ~17 ms before main. Their headers are still needed.
+DL_PKGS  := libpq libcurl libhs openssl libevent_openssl
 
 ifeq ($(SANITIZE),1)
   BUILD   := build/san
@@ -24,8 +28,8 @@ endif
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
            -Wpointer-arith -Wcast-qual -Wvla -Wno-unused-parameter
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -Isrc -MMD -MP \
-           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpg_query -lpthread -lm
+           $(shell pkg-config --cflags $(PKGS) $(DL_PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpg_query -lpthread -lm -ldl
 LDFLAGS += $(SANFLAGS)
 
 MODULES  := core config store vault identity sql policy audit connector approvals front scan sandbox cli

@@ -1,5 +1,4 @@
 /* gatehouse: parses the verb and hands over to the cli module. */
-#include <curl/curl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,10 +26,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof verbs / sizeof *verbs; i++)
 		if (strcmp(argv[1], verbs[i].verb) == 0) {
-			curl_global_init(CURL_GLOBAL_DEFAULT);
-			int rc = verbs[i].fn(argc - 1, argv + 1);
-			curl_global_cleanup();
-			return rc;
+			return verbs[i].fn(argc - 1, argv + 1);
 		}
 	fprintf(stderr, "gatehouse: unknown verb '%s' (see 'gatehouse --help')\n", argv[1]);
 	return 2;

@@ -393,26 +393,40 @@ void gh_audit_submit(struct gh_audit *a, struct gh_audit_entry *e)
 	pthread_mutex_unlock(&a->mu);
 }
 
+int gh_audit_append_n(struct gh_audit *a, const struct gh_audit_record *r, size_t n, int64_t *seq,
+		      struct gh_error *err)
+{
+	if (n == 0 || n > GH_AUDIT_MAX_BATCH)
+		return gh_error_set(err, GH_EINVAL, "audit: 1 to %d records at a time", GH_AUDIT_MAX_BATCH);
+	struct gh_audit_entry *e = calloc(n, sizeof *e);
+	if (!e)
+		return gh_error_set(err, GH_ENOMEM, "out of memory");
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		gh_buf_init(&e[i].body, GH_AUDIT_MAX_RECORD);
+		e[i].next = i + 1 < n ? &e[i + 1] : NULL;
+		if (!rc && gh_audit_format(&r[i], &e[i].body))
+			rc = gh_error_set(err, GH_EAUDIT, "audit record too large");
+	}
+	if (!rc) {
+		pthread_mutex_lock(&a->wmu);
+		int wrc = write_batch(a, e);
+		head_flush(a, true);
+		pthread_mutex_unlock(&a->wmu);
+		if (wrc)
+			rc = gh_error_set(err, GH_EAUDIT, "the audit log could not be written (see the server log)");
+		else if (seq)
+			*seq = e[n - 1].seq;
+	}
+	for (size_t i = 0; i < n; i++)
+		gh_buf_free(&e[i].body);
+	free(e);
+	return rc;
+}
+
 int gh_audit_append(struct gh_audit *a, const struct gh_audit_record *r, int64_t *seq, struct gh_error *err)
 {
-	struct gh_audit_entry e;
-	memset(&e, 0, sizeof e);
-	gh_buf_init(&e.body, GH_AUDIT_MAX_RECORD);
-	int rc = gh_audit_format(r, &e.body);
-	if (rc) {
-		gh_buf_free(&e.body);
-		return gh_error_set(err, GH_EAUDIT, "audit record too large");
-	}
-	pthread_mutex_lock(&a->wmu);
-	rc = write_batch(a, &e);
-	head_flush(a, true);
-	pthread_mutex_unlock(&a->wmu);
-	gh_buf_free(&e.body);
-	if (rc)
-		return gh_error_set(err, GH_EAUDIT, "the audit log could not be written (see the server log)");
-	if (seq)
-		*seq = e.seq;
-	return 0;
+	return gh_audit_append_n(a, r, 1, seq, err);
 }
 
 void gh_audit_stats(struct gh_audit *a, uint64_t *records, uint64_t *syncs)

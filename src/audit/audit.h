@@ -46,6 +46,10 @@ int gh_audit_start(struct gh_audit *a);
 void gh_audit_submit(struct gh_audit *a, struct gh_audit_entry *e);
 /* Appends one record synchronously (operator verbs). */
 int gh_audit_append(struct gh_audit *a, const struct gh_audit_record *r, int64_t *seq, struct gh_error *err);
+/* Appends r[0..n-1] (n <= GH_AUDIT_MAX_BATCH) in one write and one fdatasync: all or none.
+ * *seq (optional) gets the last record's seq. */
+int gh_audit_append_n(struct gh_audit *a, const struct gh_audit_record *r, size_t n, int64_t *seq,
+		      struct gh_error *err);
 /* Drains the queue, stops the writer and closes the log. */
 void gh_audit_close(struct gh_audit *a);
 /* Records written and fsyncs done since open (for metrics and benchmarks). */

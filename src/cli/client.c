@@ -1,5 +1,4 @@
 /* cli: client verbs that talk to a running server over HTTP (libcurl). */
-#include <curl/curl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +7,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "core/core.h"
+#include "core/curl_dl.h"
 
 struct response {
 	long status;
@@ -44,6 +44,13 @@ static int call(const char *verb, const char *method, const char *path, const ch
 	gh_buf_puts(&url, path);
 	gh_buf_printf(&auth, "Authorization: Bearer %s", tok);
 	gh_buf_init(&r->body, GH_CLIENT_MAX_RESPONSE);
+	struct gh_error lerr;
+	if (gh_curl_load(&lerr)) {
+		fprintf(stderr, "gatehouse %s: %s\n", verb, lerr.message);
+		gh_buf_free(&url);
+		gh_buf_free(&auth);
+		return 1;
+	}
 	CURL *h = curl_easy_init();
 	struct curl_slist *hdrs = NULL;
 	int rc = 1;

@@ -48,27 +48,38 @@ static int open_store(const char *verb, const char *datadir, struct gh_store **s
 	return 0;
 }
 
-/* Appends one operator event to the audit trail; the operation fails if it cannot. */
-static int audit_event(const char *verb, const char *datadir, struct gh_audit_record *r)
+/* Appends operator events r[0..n-1] to the audit trail in one durable write, through log when
+ * given (else the trail is opened for it); they share one request id. The operation fails if
+ * they cannot be written. */
+static int audit_events(const char *verb, const char *datadir, struct gh_audit *log, struct gh_audit_record *r,
+			size_t n)
 {
-	struct gh_audit *a = NULL;
+	struct gh_audit *a = log;
 	struct gh_error err;
-	char client[64];
+	char client[64], rid[48];
 	local_client(client, sizeof client);
-	r->time_ms = gh_now_ms();
-	r->client = client;
-	r->rows = -1;
-	r->duration_ms = -1;
-	char rid[48];
 	gh_random_id("req", 8, rid, sizeof rid);
-	r->request_id = rid;
-	if (gh_audit_open(datadir, &a, &err) || gh_audit_append(a, r, NULL, &err)) {
-		gh_audit_close(a);
+	for (size_t i = 0; i < n; i++) {
+		r[i].time_ms = gh_now_ms();
+		r[i].client = client;
+		r[i].rows = -1;
+		r[i].duration_ms = -1;
+		r[i].request_id = rid;
+	}
+	if ((!a && gh_audit_open(datadir, &a, &err)) || gh_audit_append_n(a, r, n, NULL, &err)) {
+		if (!log)
+			gh_audit_close(a);
 		fprintf(stderr, "gatehouse %s: audit trail unavailable, nothing was changed: %s\n", verb, err.message);
 		return 1;
 	}
-	gh_audit_close(a);
+	if (!log)
+		gh_audit_close(a);
 	return 0;
+}
+
+static int audit_event(const char *verb, const char *datadir, struct gh_audit_record *r)
+{
+	return audit_events(verb, datadir, NULL, r, 1);
 }
 
 int gh_cli_init(int argc, char **argv)
@@ -255,8 +266,9 @@ static int load_policy(const char *verb, struct gh_store *st, struct gh_policy *
 /* Issues a token for user in env (via app, or ad hoc) after checking them against the applied
  * policy; records it in the store and the audit trail. Returns 0, or the exit status after
  * printing why as "gatehouse VERB: ...". */
-int cli_issue_token(const char *verb, const char *dir, const char *user, const char *env, const char *app,
-		    int64_t ttl, char *tok, size_t toklen, struct gh_claims *claims)
+int cli_issue_token(const char *verb, const char *dir, struct gh_audit *log, const char *user, const char *env,
+		    const char *app, int64_t ttl, struct gh_audit_record *also, size_t nalso, char *tok, size_t toklen,
+		    struct gh_claims *claims)
 {
 	struct gh_store *st = NULL;
 	struct gh_policy *p = NULL;
@@ -301,10 +313,12 @@ int cli_issue_token(const char *verb, const char *dir, const char *user, const c
 		char detail[300], groups[1] = "";
 		snprintf(detail, sizeof detail, "{\"token_id\":\"%s\",\"expires_at\":%lld}", claims->jti,
 			 (long long)claims->exp);
-		struct gh_audit_record r = {.event = "token.issue", .user = user, .groups = groups, .app = app,
-					    .environment = env, .status = "ok", .decision = "allow",
-					    .rule = "local-operator", .detail_json = detail};
-		rc = audit_event(verb, dir, &r);
+		struct gh_audit_record r[1 + CLI_MAX_ALSO] = {
+			{.event = "token.issue", .user = user, .groups = groups, .app = app, .environment = env,
+			 .status = "ok", .decision = "allow", .rule = "local-operator", .detail_json = detail}};
+		for (size_t i = 0; i < nalso && i < CLI_MAX_ALSO; i++)
+			r[1 + i] = also[i];
+		rc = audit_events(verb, dir, log, r, 1 + (nalso < CLI_MAX_ALSO ? nalso : CLI_MAX_ALSO));
 	}
 	if (!rc && gh_store_token_add(st, claims->jti, user, env, app, claims->iat, claims->exp))
 		rc = fail(verb, "cannot record the token in the store");
@@ -319,9 +333,21 @@ int cli_issue_token(const char *verb, const char *dir, const char *user, const c
 	return 0;
 }
 
-int cli_audit_event(const char *verb, const char *dir, struct gh_audit_record *r)
+int cli_audit_event(const char *verb, const char *dir, struct gh_audit *log, struct gh_audit_record *r)
 {
-	return audit_event(verb, dir, r);
+	return audit_events(verb, dir, log, r, 1);
+}
+
+int cli_revoke_token(const char *dir, const char *id)
+{
+	char path[PATH_MAX];
+	struct gh_store *st = NULL;
+	struct gh_error err;
+	if (gh_path_join(path, sizeof path, dir, "gatehouse.db") || gh_store_open(path, true, &st, &err))
+		return 1;
+	int rc = gh_store_token_revoke(st, id, gh_now());
+	gh_store_close(st);
+	return rc;
 }
 
 static int token_issue(struct args *a)
@@ -335,7 +361,7 @@ static int token_issue(struct args *a)
 		return cli_usage_error("token", "--ttl: expected a duration from 1s to 24h (e.g. 15m), got '%s'", ttls);
 	struct gh_claims claims;
 	char tok[GH_TOKEN_MAX_BYTES];
-	int rc = cli_issue_token("token", dir, user, env, app, ttl, tok, sizeof tok, &claims);
+	int rc = cli_issue_token("token", dir, NULL, user, env, app, ttl, NULL, 0, tok, sizeof tok, &claims);
 	if (rc)
 		return rc;
 	if (args_get(a, "json")) {

@@ -204,25 +204,54 @@ int gh_cli_run(int argc, char **argv)
 	uint16_t gport = 8080;
 	if ((v = args_get(&a, "gateway")) && parse_hostport(v, ghost, sizeof ghost, &gport))
 		return cli_usage_error("run", "--gateway: expected HOST:PORT of the gatehouse server");
-	char why[300];
-	if (gh_sandbox_check(why, sizeof why)) {
-		fprintf(stderr, "gatehouse run: refusing to run without a sandbox: %s\n", why);
-		return 1;
+
+	/* The egress proxy first, then the token and its records, then the sandbox: the token is
+	 * issued, with its token.issue and sandbox.start records in one durable write, only
+	 * when everything the run needs is in place. */
+	struct run_audit ra = {.user = user, .app = app, .env = env};
+	pthread_mutex_init(&ra.mu, NULL);
+	struct gh_error err;
+	gh_error_clear(&err);
+	int rc, sp[2] = {-1, -1};
+	struct gh_proxy *proxy = NULL;
+	char *passed[RUN_MAX_ENV];
+	size_t npassed = 0;
+	char tok[GH_TOKEN_MAX_BYTES], buf_tok[GH_TOKEN_MAX_BYTES + 32];
+	tok[0] = buf_tok[0] = '\0';
+	if (gh_audit_open(dir, &ra.log, &err)) {
+		fprintf(stderr, "gatehouse run: audit trail unavailable, nothing ran: %s\n", err.message);
+		rc = 1;
+		goto out;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
+		fprintf(stderr, "gatehouse run: socketpair: %s\n", strerror(errno));
+		rc = 1;
+		goto out;
+	}
+	if (gh_proxy_start(sp[0], ghost, gport, origins, norigins, on_egress, &ra, &proxy, &err)) {
+		fprintf(stderr, "gatehouse run: %s\n", err.message);
+		rc = 1;
+		goto out;
 	}
 
 	/* the token, for the run's lifetime (at least a minute) */
 	struct gh_claims claims;
-	char tok[GH_TOKEN_MAX_BYTES];
 	int64_t ttl = so.timeout_ms / 1000 + 60;
-	int rc = cli_issue_token("run", dir, user, env, app, ttl > GH_TOKEN_MAX_TTL ? GH_TOKEN_MAX_TTL : ttl, tok,
-				 sizeof tok, &claims);
+	char detail[200];
+	snprintf(detail, sizeof detail, "{\"timeout_s\":%lld,\"memory\":%lld,\"cpu_s\":%lld}",
+		 (long long)(so.timeout_ms / 1000), (long long)so.memory_bytes, (long long)so.cpu_seconds);
+	struct gh_audit_record start = {.event = "sandbox.start", .user = user, .groups = "", .app = app,
+					.environment = env, .status = "ok", .decision = "allow",
+					.rule = "local-operator", .detail_json = detail};
+	rc = cli_issue_token("run", dir, ra.log, user, env, app, ttl > GH_TOKEN_MAX_TTL ? GH_TOKEN_MAX_TTL : ttl,
+			     &start, 1, tok, sizeof tok, &claims);
 	if (rc)
-		return rc;
+		goto out;
 
 	/* the child's environment: the token, the gateway and the proxy, and what --env-pass names */
 	char *envv[RUN_MAX_ENV + 16];
 	size_t ne = 0;
-	char buf_tok[GH_TOKEN_MAX_BYTES + 32], buf_url[64], buf_p1[64], buf_p2[64], buf_p3[64], buf_p4[64];
+	char buf_url[64], buf_p1[64], buf_p2[64], buf_p3[64], buf_p4[64];
 	snprintf(buf_tok, sizeof buf_tok, "GATEHOUSE_TOKEN=%s", tok);
 	snprintf(buf_url, sizeof buf_url, "GATEHOUSE_URL=http://127.0.0.1:%u", RUN_GATEWAY_PORT);
 	snprintf(buf_p1, sizeof buf_p1, "HTTP_PROXY=http://127.0.0.1:%u", RUN_PROXY_PORT);
@@ -240,8 +269,6 @@ int gh_cli_run(int argc, char **argv)
 	envv[ne++] = (char *)(uintptr_t)"PATH=/usr/local/bin:/usr/bin:/bin";
 	envv[ne++] = (char *)(uintptr_t)"HOME=/tmp";
 	envv[ne++] = (char *)(uintptr_t)"LANG=C.UTF-8";
-	char *passed[RUN_MAX_ENV];
-	size_t npassed = 0;
 	for (size_t i = 0; i < npass; i++) {
 		const char *val = getenv(pass[i]);
 		if (!val)
@@ -260,55 +287,28 @@ int gh_cli_run(int argc, char **argv)
 	so.env = (const char *const *)envv;
 	so.app_dir = args_get(&a, "dir");
 	so.extra_ro = extra;
-
-	/* egress: the proxy outside serves what the sandbox's loopback listeners accept */
-	struct run_audit ra = {.user = user, .app = app, .env = env};
-	pthread_mutex_init(&ra.mu, NULL);
-	struct gh_error err;
-	gh_error_clear(&err);
-	int sp[2] = {-1, -1};
-	struct gh_proxy *proxy = NULL;
-	if (gh_audit_open(dir, &ra.log, &err)) {
-		fprintf(stderr, "gatehouse run: audit trail unavailable, nothing ran: %s\n", err.message);
-		rc = 1;
-		goto out;
-	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
-		fprintf(stderr, "gatehouse run: socketpair: %s\n", strerror(errno));
-		rc = 1;
-		goto out;
-	}
-	if (gh_proxy_start(sp[0], ghost, gport, origins, norigins, on_egress, &ra, &proxy, &err)) {
-		fprintf(stderr, "gatehouse run: %s\n", err.message);
-		rc = 1;
-		goto out;
-	}
 	so.egress_fd = sp[1];
 	struct gh_sandbox_result res;
 	memset(&res, 0, sizeof res);
-	char detail[200];
-	snprintf(detail, sizeof detail, "{\"token_id\":\"%s\",\"timeout_s\":%lld,\"memory\":%lld}", claims.jti,
-		 (long long)(so.timeout_ms / 1000), (long long)so.memory_bytes);
-	struct gh_audit_record start = {.event = "sandbox.start", .user = user, .groups = "", .app = app,
-					.environment = env, .status = "ok", .decision = "allow",
-					.rule = "local-operator", .detail_json = detail};
-	if (cli_audit_event("run", dir, &start)) {
-		rc = 1;
-		goto out;
-	}
-	if (gh_sandbox_run(&so, &res, &err)) {
+	int src = gh_sandbox_run(&so, &res, &err);
+	if (src) {
+		/* nothing ran: the token goes, and the trail says why */
 		fprintf(stderr, "gatehouse run: refusing to run without a sandbox: %s\n", err.message);
+		if (cli_revoke_token(dir, claims.jti))
+			fprintf(stderr, "gatehouse run: the run's token %s could not be revoked; it expires in %lld s\n",
+				claims.jti, (long long)ttl);
 		rc = 1;
-		goto out;
+		snprintf(detail, sizeof detail, "{\"refused\":\"sandbox unavailable\",\"token_id\":\"%s\"}", claims.jti);
+	} else {
+		if (res.reason[0])
+			fprintf(stderr, "gatehouse run: %s\n", res.reason);
+		rc = res.status;
+		snprintf(detail, sizeof detail, "{\"exit\":%d,\"memory_limit\":\"%s\"}", res.status, res.memory_limit_by);
 	}
-	if (res.reason[0])
-		fprintf(stderr, "gatehouse run: %s\n", res.reason);
-	rc = res.status;
-	snprintf(detail, sizeof detail, "{\"exit\":%d,\"memory_limit\":\"%s\"}", res.status, res.memory_limit_by);
 	struct gh_audit_record fin = {.event = "sandbox.exit", .user = user, .groups = "", .app = app,
-				      .environment = env, .status = res.status ? "error" : "ok", .decision = "allow",
-				      .rule = "local-operator", .detail_json = detail};
-	cli_audit_event("run", dir, &fin);
+				      .environment = env, .status = src ? "refused" : res.status ? "error" : "ok",
+				      .decision = src ? "deny" : "allow", .rule = "local-operator", .detail_json = detail};
+	cli_audit_event("run", dir, ra.log, &fin);
 out:
 	gh_proxy_stop(proxy);
 	if (sp[0] >= 0 && !proxy)

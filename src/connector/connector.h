@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "connector/pq_dl.h"
 #include "core/core.h"
 #include "sql/sql.h"
 

@@ -112,6 +112,8 @@ static void connect_error(PGconn *pg, struct gh_error *err)
 
 static PGconn *open_conn(struct gh_pg_pools *p, const char *secret, struct gh_error *err)
 {
+	if (gh_pq_load(err))
+		return NULL;
 	char *dsn = sodium_malloc(DSN_MAX);
 	if (!dsn) {
 		gh_error_set(err, GH_ENOMEM, "out of memory");

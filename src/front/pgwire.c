@@ -12,12 +12,9 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +24,7 @@
 
 #include "front/pgwire_proto.h"
 #include "front/server_int.h"
+#include "front/tls_dl.h"
 #include "policy/policy.h"
 #include "store/store.h"
 
@@ -1695,6 +1693,8 @@ int gh_pgwire_start(struct server *srv, struct gh_error *err)
 	if (srv->o.pg_tls_cert || srv->o.pg_tls_key) {
 		if (!srv->o.pg_tls_cert || !srv->o.pg_tls_key)
 			return gh_error_set(err, GH_EINVAL, "--pg-tls-cert and --pg-tls-key go together");
+		if (gh_tls_load(err))
+			return err->code;
 		pw->tls = SSL_CTX_new(TLS_server_method());
 		if (!pw->tls)
 			return gh_error_set(err, GH_EINTERNAL, "TLS: cannot create a context");

@@ -611,11 +611,15 @@ static void init_main(const struct child_args *a)
 	if (read(FD_SYNC, &go, 1) != 1)
 		_exit(127); /* the caller gave up */
 	close(FD_SYNC);
-	if (a->drop_groups && setgroups(0, NULL) < 0)
+	/* Raw system calls, not glibc's wrappers: those broadcast the change to every thread
+	 * glibc believes the process has, and the caller's other threads (the egress proxy, say)
+	 * do not exist in this clone; a thread caught starting up at clone time made
+	 * setgroups() wait for it forever. This process is single-threaded: the call is enough. */
+	if (a->drop_groups && syscall(SYS_setgroups, 0, NULL) < 0)
 		build_fail("setgroups");
-	if (setresgid(SB_INSIDE_ID, SB_INSIDE_ID, SB_INSIDE_ID) < 0)
+	if (syscall(SYS_setresgid, SB_INSIDE_ID, SB_INSIDE_ID, SB_INSIDE_ID) < 0)
 		build_fail("setresgid");
-	if (setresuid(SB_INSIDE_ID, SB_INSIDE_ID, SB_INSIDE_ID) < 0)
+	if (syscall(SYS_setresuid, SB_INSIDE_ID, SB_INSIDE_ID, SB_INSIDE_ID) < 0)
 		build_fail("setresuid");
 	/* after the uid change (which clears it): die with the caller */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -1052,18 +1056,18 @@ static void fmt_seconds(char *out, size_t len, int64_t ms)
 
 int gh_sandbox_run(const struct gh_sandbox_opts *o, struct gh_sandbox_result *res, struct gh_error *err)
 {
-	char why[256];
 	int rc = 0;
 	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, syncp[2] = {-1, -1}, statp[2] = {-1, -1}, buildp[2] = {-1, -1};
-	int devnull = -1;
+	int devnull = -1, pidfd = -1;
 	pid_t pid = -1;
 	struct cgroup cg;
 	memset(&cg, 0, sizeof cg);
 	memset(res, 0, sizeof *res);
 	if (!o || !o->argv || !o->argv[0] || !o->env)
 		return gh_error_set(err, GH_EINVAL, "sandbox: no command or no environment");
-	if (gh_sandbox_check(why, sizeof why) < 0)
-		return gh_error_set(err, GH_EDENIED, "sandbox unavailable on this machine: %s", why);
+	/* No separate probe: building the sandbox is the check. Whatever the machine refuses
+	 * (namespaces, maps, mounts, seccomp) is reported from here or from init's build pipe,
+	 * before the command is started. */
 
 	struct child_args a = {
 		.o = o,
@@ -1097,7 +1101,10 @@ int gh_sandbox_run(const struct gh_sandbox_opts *o, struct gh_sandbox_result *re
 						      CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | SIGCHLD),
 			     NULL, NULL, NULL, NULL);
 	if (pid < 0) {
-		rc = gh_error_set(err, GH_EIO, "sandbox: clone: %s", strerror(errno));
+		rc = gh_error_set(err, GH_EDENIED, "sandbox unavailable on this machine: new namespaces: %s%s",
+				  strerror(errno),
+				  errno == EPERM || errno == EINVAL || errno == ENOSPC
+					  ? " (unprivileged user namespaces disabled?)" : "");
 		goto out;
 	}
 	if (pid == 0) {
@@ -1180,16 +1187,20 @@ int gh_sandbox_run(const struct gh_sandbox_opts *o, struct gh_sandbox_result *re
 	fcntl(se.fd, F_SETFL, O_NONBLOCK);
 	int64_t deadline = start + timeout_ms;
 	bool timed_out = false, reaped = false;
+	/* init's exit wakes the loop through a pidfd; without one (old kernel) it is polled */
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	int wst = 0;
 	while (!reaped || so.fd >= 0 || se.fd >= 0) {
-		struct pollfd pf[2];
+		struct pollfd pf[3];
 		nfds_t n = 0;
+		if (pidfd >= 0 && !reaped)
+			pf[n++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
 		if (so.fd >= 0)
 			pf[n++] = (struct pollfd){.fd = so.fd, .events = POLLIN};
 		if (se.fd >= 0)
 			pf[n++] = (struct pollfd){.fd = se.fd, .events = POLLIN};
 		int64_t wait = reaped ? 100 : deadline - now_ms();
-		if (wait > 20)
+		if (wait > 20 && pidfd < 0)
 			wait = 20; /* checks init's exit this often */
 		if (wait < 0)
 			wait = 0;
@@ -1257,7 +1268,7 @@ kill_out:
 out:
 	{
 		int *fds[] = {&outp[0], &outp[1], &errp[0], &errp[1], &syncp[0], &syncp[1], &statp[0], &statp[1],
-			      &buildp[0], &buildp[1], &devnull};
+			      &buildp[0], &buildp[1], &devnull, &pidfd};
 		for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
 			if (*fds[i] >= 0)
 				close(*fds[i]);

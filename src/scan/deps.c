@@ -19,10 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <yaml.h>
+
+#include "core/curl_dl.h"
 
 /* Limits private to this pass (candidates for core/limits.h). */
 /* One registry document: the largest npm packuments (every version of a busy package) run to
@@ -901,12 +902,6 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg)
 	return gh_buf_append(b, ptr, n) == 0 ? n : 0; /* 0: curl stops with CURLE_WRITE_ERROR */
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 /* Creates dir and its parents (0700), then accepts it for the cache only when it is a real
  * directory owned by us and closed to others (a shared cache could be poisoned). */
 static bool cache_dir_ready(const char *dir)
@@ -964,7 +959,8 @@ static int fetch_init(struct fetch *f, const struct gh_deps_policy *pol, int64_t
 		n = 0;
 	f->cache_ok = f->ttl > 0 && n > 0 && (size_t)n < sizeof f->cache_dir && cache_dir_ready(f->cache_dir);
 
-	pthread_once(&curl_once, curl_init_once);
+	if (gh_curl_load(err))
+		return err->code;
 	f->m = curl_multi_init();
 	f->hdrs = curl_slist_append(NULL, "Accept: application/json");
 	if (!f->m || !f->hdrs)

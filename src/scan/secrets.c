@@ -8,8 +8,8 @@
  * The rules are written from each provider's published token format (prefixes, lengths and
  * alphabets); see the help text of each rule. */
 #include "scan/scan.h"
+#include "scan/hs_dl.h"
 
-#include <hs.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
@@ -566,9 +566,11 @@ int gh_secrets_new(struct gh_secrets **out, struct gh_error *err)
 	const char *exprs[NRULES];
 	unsigned flags[NRULES], ids[NRULES];
 	hs_compile_error_t *cerr = NULL;
+	*out = NULL;
+	if (gh_hs_load(err))
+		return err->code;
 	struct gh_secrets *s = calloc(1, sizeof *s);
 	int rc = GH_ENOMEM;
-	*out = NULL;
 	if (!s)
 		return gh_error_set(err, GH_ENOMEM, "secrets: out of memory");
 	for (size_t i = 0; i < NRULES; i++) {
