@@ -33,6 +33,7 @@
 #include "audit/audit.h"
 #include "config/config.h"
 #include "connector/connector.h"
+#include "front/api.h"
 #include "front/http_parse.h"
 #include "front/query_body.h"
 #include "identity/identity.h"
@@ -106,6 +107,10 @@ struct ctx {
 	struct gh_audit_entry audit;
 	int audit_status;
 
+	/* an endpoint of api_*.c */
+	const struct gh_api_route *api;
+	const char *content_type;     /* NULL: application/json */
+
 	/* response */
 	int status;
 	struct gh_buf out;
@@ -165,14 +170,14 @@ static void set_ok(struct ctx *c, int status, const char *members, size_t len)
 }
 
 static void write_response(struct bufferevent *bev, int status, const char *body, size_t len, bool keep_alive,
-			   const char *extra_headers)
+			   const char *content_type, const char *extra_headers)
 {
 	struct evbuffer *o = bufferevent_get_output(bev);
 	evbuffer_add_printf(o,
-			    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+			    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 			    "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s%s\r\n",
-			    status, status_text(status), len, keep_alive ? "" : "Connection: close\r\n",
-			    extra_headers ? extra_headers : "");
+			    status, status_text(status), content_type ? content_type : "application/json", len,
+			    keep_alive ? "" : "Connection: close\r\n", extra_headers ? extra_headers : "");
 	evbuffer_add(o, body, len);
 }
 
@@ -223,7 +228,8 @@ static void finish(struct ctx *c)
 	if (cn->closed) {
 		conn_free(cn);
 	} else {
-		write_response(cn->bev, c->status, c->out.data ? c->out.data : "", c->out.len, c->keep_alive, NULL);
+		write_response(cn->bev, c->status, c->out.data ? c->out.data : "", c->out.len, c->keep_alive,
+			       c->content_type, NULL);
 		cn->busy = false;
 		if (!c->keep_alive) {
 			/* Lingering close: a client still sending (say an oversized body) would get a
@@ -1155,6 +1161,91 @@ static bool query_int(struct ctx *c, const char *name, int64_t def, int64_t min,
 	return true;
 }
 
+/* ---------------------------------------------------------------- endpoints of api_*.c */
+
+static void w_api(struct ctx *c, struct worker *w)
+{
+	const struct gh_api_route *rt = c->api;
+	char method[16];
+	snprintf(method, sizeof method, "%.*s", (int)c->req.method.len, c->req.method.p);
+	size_t n = strlen(rt->path);
+	bool prefix = n && rt->path[n - 1] == '/';
+	char *rest = prefix ? strndup(c->req.path.p + n, c->req.path.len - n) : strdup("");
+	char *body = malloc(c->req.body.len + 1);
+	if (!rest || !body) {
+		free(rest);
+		free(body);
+		set_error(c, 500, "internal", "out of memory", NULL);
+		return to_loop(c);
+	}
+	if (c->req.body.len)
+		memcpy(body, c->req.body.p, c->req.body.len);
+	body[c->req.body.len] = '\0';
+	static const struct gh_claims none;
+	struct gh_api_req rq = {
+		.srv = c->srv, .w = w, .policy = c->policy,
+		.policy_version = c->policy ? c->policy->version : 0,
+		.claims = rt->access == GH_API_OPEN ? &none : &c->claims,
+		.groups_json = c->groups.data ? c->groups.data : "[]",
+		.admin = rt->access != GH_API_OPEN && c->policy && gh_config_is_admin(c->policy, c->claims.sub),
+		.http = &c->req, .method = method, .rest = rest, .body = body, .bodylen = c->req.body.len,
+		.request_id = c->request_id, .client = c->conn->peer,
+	};
+	struct gh_api_resp rs = {.status = 500, .body = &c->out, .rows = -1};
+	gh_buf_reset(&c->out);
+	rt->fn(&rq, &rs);
+	free(rest);
+	sodium_memzero(body, c->req.body.len); /* a body may carry a secret being set */
+	free(body);
+	c->status = rs.status;
+	c->content_type = rs.content_type;
+	if (rt->kind == GH_API_CHANGE && rs.status < 300 && !rq.audited) {
+		gh_log(GH_LOG_ERROR, "%s %s: a change handler answered without recording", rt->method, rt->path);
+		set_error(c, 500, "internal", "the change was not recorded", NULL);
+		c->content_type = NULL;
+		return to_loop(c);
+	}
+	if (rt->kind == GH_API_READ && rt->event) {
+		struct gh_audit_record r;
+		record_base(c, &r, rt->event);
+		r.environment = rs.environment ? rs.environment : (c->claims.env[0] ? c->claims.env : NULL);
+		r.resource = rs.resource;
+		r.rows = rs.rows;
+		r.decision = rs.status < 400 ? "allow" : "deny";
+		r.status = rs.status < 400 ? "ok" : "refused";
+		r.duration_ms = (double)(gh_mono_us() - c->start_us) / 1000.0;
+		r.detail_json = rs.detail[0] ? rs.detail : NULL;
+		return audit_then(c, &r, NULL);
+	}
+	to_loop(c);
+}
+
+/* Checks the route's access on the loop thread, then runs it on a worker. */
+static void dispatch_api(struct ctx *c, const struct gh_api_route *rt)
+{
+	c->api = rt;
+	if (rt->access != GH_API_OPEN) {
+		if (!c->policy) {
+			set_error(c, 503, "no_policy", "no policy has been applied yet (gatehouse apply)", NULL);
+			return to_loop(c);
+		}
+		if (!authenticate(c))
+			return to_loop(c);
+		if (rt->access == GH_API_ADMIN && !gh_config_is_admin(c->policy, c->claims.sub)) {
+			set_error(c, 403, "forbidden", "only the policy's admins may use this endpoint", NULL);
+			/* a refused administrative attempt is worth a record */
+			struct gh_audit_record r;
+			record_base(c, &r, rt->kind == GH_API_CHANGE ? "admin.refused" : rt->event ? rt->event : "admin.refused");
+			r.environment = c->claims.env;
+			r.decision = "deny";
+			r.rule = "not-admin";
+			r.status = "refused";
+			return audit_then(c, &r, NULL);
+		}
+	}
+	to_worker(c, w_api);
+}
+
 /* ---------------------------------------------------------------- routing */
 
 /* Matches /v1/approvals/{id}[/suffix]; copies the id. */
@@ -1197,7 +1288,14 @@ static void dispatch(struct ctx *c)
 	else if (match_approval(c, "")) want_get = R_APPROVAL;
 
 	if (want_get == R_NONE && want_post == R_NONE) {
-		set_error(c, 404, "not_found", "no such endpoint", NULL);
+		bool wrong_method = false;
+		const struct gh_api_route *rt = gh_api_find(m.p, m.len, p.p, p.len, &wrong_method);
+		if (rt)
+			return dispatch_api(c, rt);
+		if (wrong_method)
+			set_error(c, 405, "method_not_allowed", "method not allowed on this endpoint", NULL);
+		else
+			set_error(c, 404, "not_found", "no such endpoint", NULL);
 		return to_loop(c);
 	}
 	if ((get && want_get == R_NONE) || (post && want_post == R_NONE) || (!get && !post)) {
