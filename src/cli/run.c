@@ -208,6 +208,7 @@ int gh_cli_run(int argc, char **argv)
 	/* The egress proxy first, then the token and its records, then the sandbox: the token is
 	 * issued, with its token.issue and sandbox.start records in one durable write, only
 	 * when everything the run needs is in place. */
+	gh_sandbox_prewarm();
 	struct run_audit ra = {.user = user, .app = app, .env = env};
 	pthread_mutex_init(&ra.mu, NULL);
 	struct gh_error err;

@@ -46,6 +46,9 @@ struct gh_sandbox_result {
 	char memory_limit_by[32];  /* "cgroup v2", "cgroup v1" or "RLIMIT_AS" */
 };
 
+/* Optional, at the start of a run: lets the kernel's wait before a first cgroup move overlap
+ * the caller's other start-up work (a detached thread; harmless where there is no cgroup). */
+void gh_sandbox_prewarm(void);
 /* Whether this machine can provide every mechanism; when not, why (the run must refuse). */
 int gh_sandbox_check(char *why, size_t whylen);
 /* Runs the command in the sandbox and waits for it. Returns non-zero (err) only when the
