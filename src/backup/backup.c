@@ -99,7 +99,8 @@ static int stage(struct gh_backup_job *j, const char *dest, struct gh_error *err
 	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || strcmp(base, "/") == 0)
 		return gh_error_set(err, GH_EINVAL, "%s: expected the path of a directory to create", dest);
 	if (!realpath(dir, real))
-		return gh_error_set(err, GH_EIO, "%s: %s", dir, strerror(errno));
+		return gh_error_set(err, errno == ENOENT || errno == ENOTDIR ? GH_ENOTFOUND : GH_EIO, "%s: %s", dir,
+				    strerror(errno));
 	int rc = check_empty(dest, err);
 	if (rc)
 		return rc;
@@ -311,6 +312,10 @@ static int create(struct gh_backup_job *j, const char *datadir, bool with_key, u
 		return gh_error_set(err, GH_ETOOBIG, "path too long");
 	if (!realpath(datadir, j->m.source))
 		return gh_error_set(err, GH_EIO, "%s: %s", datadir, strerror(errno));
+	/* informational, and a manifest holds no control characters */
+	for (char *c = j->m.source; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	if (with_key && (rc = gh_vault_master_load(datadir, key, err)))
 		return rc;
 	/* Opened before the lock is taken: under it only the snapshot is fixed. */

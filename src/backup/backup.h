@@ -62,12 +62,13 @@ int gh_backup_create(const char *datadir, const char *out, bool with_key, struct
 
 /* Stages a restore of the backup directory into newdir (absent or an empty directory:
  * GH_EEXIST otherwise). Checks, in order: the manifest parses; each file's size and SHA-256
- * (computed on the bytes as copied); the store's integrity; the store's audit head is the
- * manifest's; the audit chain verifies against it and ends there; the master key (key_file,
- * else the backup's, else GATEHOUSE_MASTER_KEY, which is then not written to disk) opens the
- * token signing key and every secret. GH_ENOTFOUND when backup has no manifest.json,
- * GH_EDENIED with the reason when any check fails (a damaged or tampered backup), GH_EINVAL
- * for an unusable key_file. */
+ * (computed on the bytes as copied); the store's integrity; its audit head is the manifest's;
+ * the master key opens the token signing key and every secret; the audit chain verifies
+ * against the head and ends there. The key is key_file (written to newdir), else the
+ * backup's; GATEHOUSE_MASTER_KEY, when set, must open the store too (a server would use it)
+ * and is the key when there is no file (then none is written). GH_ENOTFOUND when backup is
+ * not a directory or has no manifest.json, or newdir's parent does not exist; GH_EINVAL for an
+ * unusable key_file; GH_EDENIED with the reason when a check fails (damaged or tampered). */
 int gh_backup_restore(const char *backup, const char *newdir, const char *key_file, struct gh_backup_job **job,
 		      struct gh_error *err);
 
