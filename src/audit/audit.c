@@ -109,19 +109,19 @@ int gh_audit_format(const struct gh_audit_record *r, struct gh_buf *b)
 	return rc;
 }
 
-/* Reads the last complete line of the log into the head (seq, hash). The log's bytes
- * [0, a->size) must end with a newline (or be empty). */
-static int read_tail(struct gh_audit *a, struct gh_error *err)
+/* Reads the last complete line of fd's bytes [0, size) into (seq, hash); size must end at a
+ * newline (or be 0: seq 0 and the zero hash). */
+static int tail_record(int fd, off_t size, int64_t *seq_out, char hash_out[65], struct gh_error *err)
 {
-	a->seq = 0;
-	memcpy(a->hash, ZERO_HASH, 65);
-	if (a->size == 0)
+	*seq_out = 0;
+	memcpy(hash_out, ZERO_HASH, 65);
+	if (size == 0)
 		return 0;
-	size_t want = a->size > GH_AUDIT_MAX_LINE ? GH_AUDIT_MAX_LINE : (size_t)a->size;
+	size_t want = size > GH_AUDIT_MAX_LINE ? GH_AUDIT_MAX_LINE : (size_t)size;
 	char *buf = malloc(want + 1);
 	if (!buf)
 		return gh_error_set(err, GH_ENOMEM, "out of memory");
-	ssize_t r = pread(a->fd, buf, want, a->size - (off_t)want);
+	ssize_t r = pread(fd, buf, want, size - (off_t)want);
 	int rc = GH_EAUDIT;
 	if (r != (ssize_t)want) {
 		gh_error_set(err, rc, "audit log: cannot read its tail: %s", strerror(errno));
@@ -132,7 +132,7 @@ static int read_tail(struct gh_audit *a, struct gh_error *err)
 	size_t start = end;
 	while (start > 0 && buf[start - 1] != '\n')
 		start--;
-	if (start == 0 && want < (size_t)a->size) {
+	if (start == 0 && want < (size_t)size) {
 		gh_error_set(err, rc, "audit log: last record longer than %d bytes", GH_AUDIT_MAX_LINE);
 		goto done;
 	}
@@ -144,13 +144,37 @@ static int read_tail(struct gh_audit *a, struct gh_error *err)
 		gh_error_set(err, rc, "audit log: last record is not a valid audit record");
 		goto done;
 	}
-	a->seq = json_integer_value(seq);
-	memcpy(a->hash, json_string_value(hash), 65);
+	*seq_out = json_integer_value(seq);
+	memcpy(hash_out, json_string_value(hash), 65);
 	json_decref(v);
 	rc = 0;
 done:
 	free(buf);
 	return rc;
+}
+
+/* Reads the last complete line of the log into the head (seq, hash). The log's bytes
+ * [0, a->size) must end with a newline (or be empty). */
+static int read_tail(struct gh_audit *a, struct gh_error *err)
+{
+	return tail_record(a->fd, a->size, &a->seq, a->hash, err);
+}
+
+/* The end of the last complete record (newline-terminated line) of fd's first size bytes. */
+static int complete_end(int fd, off_t size, off_t *complete, struct gh_error *err)
+{
+	*complete = size;
+	if (size == 0)
+		return 0;
+	char last;
+	if (pread(fd, &last, 1, size - 1) != 1)
+		return gh_error_set(err, GH_EAUDIT, "audit log: %s", strerror(errno));
+	if (last != '\n') {
+		char c;
+		while (*complete > 0 && pread(fd, &c, 1, *complete - 1) == 1 && c != '\n')
+			(*complete)--;
+	}
+	return 0;
 }
 
 /* Brings the in-memory head in line with the file (another process may have appended) and
@@ -164,18 +188,11 @@ static int resync(struct gh_audit *a, struct gh_error *err)
 	if (fstat(a->fd, &st) < 0)
 		return gh_error_set(err, GH_EAUDIT, "audit log: %s", strerror(errno));
 	off_t size = st.st_size, complete = size;
-	if (size > 0) {
-		char last;
-		if (pread(a->fd, &last, 1, size - 1) != 1)
-			return gh_error_set(err, GH_EAUDIT, "audit log: %s", strerror(errno));
-		if (last != '\n') {
-			char c;
-			while (complete > 0 && pread(a->fd, &c, 1, complete - 1) == 1 && c != '\n')
-				complete--;
-		}
-	}
+	int rc = complete_end(a->fd, size, &complete, err);
+	if (rc)
+		return rc;
 	a->size = complete;
-	int rc = read_tail(a, err);
+	rc = read_tail(a, err);
 	if (rc)
 		return rc;
 	int64_t hseq = 0;
@@ -457,6 +474,95 @@ void gh_audit_close(struct gh_audit *a)
 	pthread_mutex_destroy(&a->wmu);
 	pthread_cond_destroy(&a->cv);
 	free(a);
+}
+
+/* ---- a consistent cut, for backups ---- */
+
+static int log_path(const char *datadir, char *path, size_t n, struct gh_error *err)
+{
+	if (snprintf(path, n, "%s/audit/audit.log", datadir) >= (int)n)
+		return gh_error_set(err, GH_ETOOBIG, "path too long");
+	return 0;
+}
+
+int gh_audit_cut(const char *datadir, int (*fn)(void *arg, const struct gh_audit_cut *cut), void *arg,
+		 struct gh_audit_cut *out, struct gh_error *err)
+{
+	char path[PATH_MAX];
+	int rc = log_path(datadir, path, sizeof path, err);
+	if (rc)
+		return rc;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return gh_error_set(err, GH_EAUDIT, "%s: %s", path, strerror(errno));
+	/* Writers append only under this lock and cut back a failed write before releasing it, so
+	 * while it is held every complete line is a durable record and none is added. */
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			rc = gh_error_set(err, GH_EAUDIT, "%s: cannot lock: %s", path, strerror(errno));
+			goto done;
+		}
+	}
+	struct stat st;
+	off_t complete = 0;
+	if (fstat(fd, &st) < 0) {
+		rc = gh_error_set(err, GH_EAUDIT, "%s: %s", path, strerror(errno));
+		goto unlock;
+	}
+	if ((rc = complete_end(fd, st.st_size, &complete, err)) ||
+	    (rc = tail_record(fd, complete, &out->seq, out->hash, err)))
+		goto unlock;
+	out->bytes = (int64_t)complete;
+	rc = fn ? fn(arg, out) : 0;
+unlock:
+	flock(fd, LOCK_UN);
+done:
+	close(fd);
+	return rc;
+}
+
+int gh_audit_copy(const char *datadir, const struct gh_audit_cut *cut, int dst, struct gh_error *err)
+{
+	char path[PATH_MAX];
+	int rc = log_path(datadir, path, sizeof path, err);
+	if (rc)
+		return rc;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return gh_error_set(err, GH_EAUDIT, "%s: %s", path, strerror(errno));
+	enum { CHUNK = 1 << 16 };
+	char *buf = malloc(CHUNK);
+	if (!buf) {
+		close(fd);
+		return gh_error_set(err, GH_ENOMEM, "out of memory");
+	}
+	/* Bytes before the cut never change (append-only; a writer refuses a log that ends before
+	 * the head): reading them needs no lock. */
+	off_t off = 0;
+	while (!rc && off < (off_t)cut->bytes) {
+		size_t want = (size_t)((off_t)cut->bytes - off) < CHUNK ? (size_t)((off_t)cut->bytes - off) : CHUNK;
+		ssize_t r = pread(fd, buf, want, off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			rc = gh_error_set(err, GH_EAUDIT, "%s: %s", path, r < 0 ? strerror(errno) : "shorter than its cut");
+			break;
+		}
+		for (ssize_t w = 0; w < r;) {
+			ssize_t k = write(dst, buf + w, (size_t)(r - w));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0) {
+				rc = gh_error_set(err, GH_EIO, "writing the audit log copy: %s", strerror(errno));
+				break;
+			}
+			w += k;
+		}
+		off += r;
+	}
+	free(buf);
+	close(fd);
+	return rc;
 }
 
 /* ---- verify and read ---- */

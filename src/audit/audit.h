@@ -55,6 +55,22 @@ void gh_audit_close(struct gh_audit *a);
 /* Records written and fsyncs done since open (for metrics and benchmarks). */
 void gh_audit_stats(struct gh_audit *a, uint64_t *records, uint64_t *syncs);
 
+/* A consistent cut of the trail (for backups): the log's bytes [0, bytes) hold records 1..seq,
+ * the last one with hash `hash`. */
+struct gh_audit_cut {
+	int64_t seq;
+	char hash[65];
+	int64_t bytes;
+};
+/* Takes the log's lock, so that no process appends meanwhile, finds its last complete record,
+ * and calls fn(arg, cut) (may be NULL) before releasing the lock: what fn reads of the store
+ * then has an audit head at or before cut->seq, because the head never leads the log. Returns
+ * fn's result, or GH_EAUDIT when the log cannot be read. Hold the lock briefly: appends wait. */
+int gh_audit_cut(const char *datadir, int (*fn)(void *arg, const struct gh_audit_cut *cut), void *arg,
+		 struct gh_audit_cut *out, struct gh_error *err);
+/* Writes the log's bytes [0, cut->bytes) to fd (the caller syncs and checks them). */
+int gh_audit_copy(const char *datadir, const struct gh_audit_cut *cut, int fd, struct gh_error *err);
+
 struct gh_audit_report {
 	bool ok;
 	int64_t records;

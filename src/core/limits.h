@@ -61,6 +61,11 @@
 /* Audit verify: a line longer than this is corrupt. */
 #define GH_AUDIT_MAX_LINE          (8 * 1024 * 1024)
 
+/* Backups: a manifest is under 2 KiB; anything much larger is not one of ours. */
+#define GH_BACKUP_MANIFEST_MAX     (64 * 1024)
+/* Backups: a file size in a manifest above this (16 TiB) is refused before any arithmetic. */
+#define GH_BACKUP_MAX_FILE_BYTES   (INT64_C(1) << 44)
+
 /* Client verbs: response bytes accepted from the server. */
 #define GH_CLIENT_MAX_RESPONSE     (256 * 1024 * 1024)
 

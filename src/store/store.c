@@ -3,6 +3,8 @@
 
 #include <sqlite3.h>
 #include <stdio.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -86,6 +88,9 @@ static int store_connect(const char *path, int flags, bool durable, sqlite3 **ou
 	sqlite3_busy_timeout(db, 10000);
 	sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 	sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
+	/* A store may come from a backup (hostile input until verified): functions with side
+	 * effects never run from its schema (views, triggers). Ours has neither. */
+	sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
 	if (sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(db, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL, NULL,
 			 NULL) != SQLITE_OK ||
@@ -385,6 +390,24 @@ int gh_store_token_revoke(struct gh_store *st, const char *jti, int64_t now)
 	return run_done(s);
 }
 
+int gh_store_secret_each(struct gh_store *st, int (*fn)(const char *name, const uint8_t *sealed, size_t len, void *arg),
+			 void *arg)
+{
+	sqlite3_stmt *s = prep(st, "SELECT name, sealed FROM secrets ORDER BY name");
+	if (!s)
+		return GH_EIO;
+	int step, rc = 0;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(s, 0);
+		const uint8_t *sealed = sqlite3_column_blob(s, 1);
+		int n = sqlite3_column_bytes(s, 1);
+		if ((rc = fn(name ? name : "", sealed, sealed ? (size_t)n : 0, arg)))
+			break;
+	}
+	sqlite3_finalize(s);
+	return rc ? rc : step == SQLITE_ROW || step == SQLITE_DONE ? 0 : GH_EIO;
+}
+
 int gh_store_revoked_each(struct gh_store *st, int64_t now, void (*fn)(const char *, void *), void *arg)
 {
 	sqlite3_stmt *s = prep(st, "SELECT jti FROM tokens WHERE revoked_at IS NOT NULL AND expires_at + 60 > ?");
@@ -426,6 +449,160 @@ int gh_store_audit_head_set(struct gh_store *st, int64_t seq, const char *hash)
 	bind_text(s, 2, hash);
 	sqlite3_bind_int64(s, 3, seq);
 	return run_done(s);
+}
+
+/* ---- backups ---- */
+
+int gh_store_backup_note(struct gh_store *st, int64_t time_ms, const char *location, int64_t seq)
+{
+	/* one statement: the three keys change together or not at all */
+	sqlite3_stmt *s = prep(st, "INSERT INTO meta(key, value) VALUES ('backup.last_time_ms', ?1),"
+				   " ('backup.last_location', ?2), ('backup.last_seq', ?3)"
+				   " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+	if (!s)
+		return GH_EIO;
+	char t[32], q[32];
+	snprintf(t, sizeof t, "%lld", (long long)time_ms);
+	snprintf(q, sizeof q, "%lld", (long long)seq);
+	bind_text(s, 1, t);
+	bind_text(s, 2, location);
+	bind_text(s, 3, q);
+	return run_done(s);
+}
+
+int gh_store_backup_last(struct gh_store *st, int64_t *time_ms, char *location, size_t locsize, int64_t *seq)
+{
+	sqlite3_stmt *s = prep(st, "SELECT (SELECT value FROM meta WHERE key = 'backup.last_time_ms'),"
+				   " (SELECT value FROM meta WHERE key = 'backup.last_location'),"
+				   " (SELECT value FROM meta WHERE key = 'backup.last_seq')");
+	if (!s)
+		return GH_EIO;
+	int rc = GH_EIO;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(s, 0), *l = (const char *)sqlite3_column_text(s, 1);
+		const char *q = (const char *)sqlite3_column_text(s, 2);
+		int64_t tv = 0, qv = 0;
+		if (!t || !l || !q)
+			rc = GH_ENOTFOUND;
+		else if (gh_parse_int(t, 0, INT64_MAX, &tv) || gh_parse_int(q, 0, INT64_MAX, &qv))
+			rc = GH_EINVAL;
+		else {
+			*time_ms = tv;
+			*seq = qv;
+			snprintf(location, locsize, "%s", l);
+			rc = 0;
+		}
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int gh_store_check(struct gh_store *st, struct gh_error *err)
+{
+	sqlite3_stmt *s = prep(st, "PRAGMA quick_check(1)");
+	if (!s)
+		return sq_err(err, st->db, "quick_check");
+	int rc = 0, step = sqlite3_step(s);
+	const char *msg = step == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
+	if (step != SQLITE_ROW)
+		rc = sq_err(err, st->db, "quick_check");
+	else if (!msg || strcmp(msg, "ok") != 0)
+		rc = gh_error_set(err, GH_EINVAL, "store: the database file is damaged: %.200s", msg ? msg : "?");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+struct gh_store_snapshot {
+	sqlite3 *db;
+	bool pinned;
+};
+
+int gh_store_snapshot_open(const char *path, struct gh_store_snapshot **out, struct gh_error *err)
+{
+	struct gh_store_snapshot *s = calloc(1, sizeof *s);
+	if (!s)
+		return gh_error_set(err, GH_ENOMEM, "out of memory");
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		int rc = sq_err(err, s->db, path);
+		gh_store_snapshot_close(s);
+		return rc;
+	}
+	sqlite3_busy_timeout(s->db, 10000);
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+	*out = s;
+	return 0;
+}
+
+int gh_store_snapshot_pin(struct gh_store_snapshot *s, int64_t *head_seq, char head_hash[65], struct gh_error *err)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = GH_EIO;
+	if (s->pinned)
+		return gh_error_set(err, GH_EINTERNAL, "store: snapshot already pinned");
+	if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return sq_err(err, s->db, "begin");
+	s->pinned = true;
+	/* the first read fixes the snapshot this transaction sees until it ends */
+	if (sqlite3_prepare_v2(s->db, "SELECT seq, hash FROM audit_head WHERE id = 1", -1, &q, NULL) != SQLITE_OK) {
+		rc = sq_err(err, s->db, "audit head");
+		goto done;
+	}
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		const char *h = (const char *)sqlite3_column_text(q, 1);
+		if (h && strlen(h) == 64) {
+			*head_seq = sqlite3_column_int64(q, 0);
+			memcpy(head_hash, h, 65);
+			rc = 0;
+		}
+	}
+	if (rc)
+		gh_error_set(err, rc, "store: cannot read the audit head");
+done:
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int gh_store_snapshot_write(struct gh_store_snapshot *s, const char *dest, struct gh_error *err)
+{
+	if (!s->pinned)
+		return gh_error_set(err, GH_EINTERNAL, "store: snapshot not pinned");
+	/* created here so that its mode is 0600 whatever the umask */
+	int fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return gh_error_set(err, GH_EIO, "%s: %s", dest, strerror(errno));
+	close(fd);
+	sqlite3 *db = NULL;
+	int rc = 0;
+	if (sqlite3_open_v2(dest, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		rc = sq_err(err, db, dest);
+		goto done;
+	}
+	sqlite3_backup *b = sqlite3_backup_init(db, "main", s->db, "main");
+	if (!b) {
+		rc = sq_err(err, db, "backup");
+		goto done;
+	}
+	/* All pages in one step, inside the pinned read transaction: one consistent state. */
+	int step = sqlite3_backup_step(b, -1);
+	sqlite3_backup_finish(b);
+	if (step != SQLITE_DONE || sqlite3_errcode(db) != SQLITE_OK)
+		rc = gh_error_set(err, GH_EIO, "store: backup to %s failed: %s", dest,
+				  step != SQLITE_DONE ? sqlite3_errstr(step) : sqlite3_errmsg(db));
+done:
+	if (sqlite3_close(db) != SQLITE_OK && !rc)
+		rc = gh_error_set(err, GH_EIO, "store: cannot close %s", dest);
+	return rc;
+}
+
+void gh_store_snapshot_close(struct gh_store_snapshot *s)
+{
+	if (!s)
+		return;
+	if (s->pinned)
+		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(s->db);
+	free(s);
 }
 
 /* ---- approvals ---- */

@@ -49,12 +49,35 @@ int gh_store_token_revoke(struct gh_store *st, const char *jti, int64_t now);
 int gh_store_secret_put(struct gh_store *st, const char *name, const uint8_t *sealed, size_t len,
 			int64_t *version);
 int gh_store_secret_get(struct gh_store *st, const char *name, uint8_t **sealed, size_t *len, int64_t *version);
+/* Calls fn with each secret's name and sealed bytes (for checking that a master key opens them
+ * all); stops when fn returns non-zero and returns that value. */
+int gh_store_secret_each(struct gh_store *st, int (*fn)(const char *name, const uint8_t *sealed, size_t len, void *arg),
+			 void *arg);
 /* Calls fn for each revoked token that has not yet expired. */
 int gh_store_revoked_each(struct gh_store *st, int64_t now, void (*fn)(const char *jti, void *arg), void *arg);
 
 /* Audit head: the last seq and hash written, so truncation is detectable. */
 int gh_store_audit_head_get(struct gh_store *st, int64_t *seq, char hash[65]);
 int gh_store_audit_head_set(struct gh_store *st, int64_t seq, const char *hash);
+
+/* The last backup made of this store (for a readiness check: "backups configured and recent"):
+ * when (Unix ms), where (an absolute path) and the audit seq it holds. Kept in the meta table.
+ * last: GH_ENOTFOUND when no backup was ever made; location is cut to locsize. */
+int gh_store_backup_note(struct gh_store *st, int64_t time_ms, const char *location, int64_t seq);
+int gh_store_backup_last(struct gh_store *st, int64_t *time_ms, char *location, size_t locsize, int64_t *seq);
+
+/* PRAGMA quick_check: 0 when the file is sound, GH_EINVAL with SQLite's first complaint. */
+int gh_store_check(struct gh_store *st, struct gh_error *err);
+
+/* Online backup. A snapshot is a read-only connection to the store; pin starts a read
+ * transaction, so what write copies is the store as it was at that moment, whatever other
+ * connections commit meanwhile, and head_seq/head_hash are the audit head in that state.
+ * write creates dest (must not exist, mode 0600) with SQLite's online backup API. */
+struct gh_store_snapshot;
+int gh_store_snapshot_open(const char *path, struct gh_store_snapshot **out, struct gh_error *err);
+int gh_store_snapshot_pin(struct gh_store_snapshot *s, int64_t *head_seq, char head_hash[65], struct gh_error *err);
+int gh_store_snapshot_write(struct gh_store_snapshot *s, const char *dest, struct gh_error *err);
+void gh_store_snapshot_close(struct gh_store_snapshot *s);
 
 /* Approvals. */
 enum gh_approval_status {

@@ -46,6 +46,12 @@ int gh_vault_master_load(const char *datadir, uint8_t key[GH_VAULT_KEY_BYTES], s
 	char path[PATH_MAX];
 	if (gh_path_join(path, sizeof path, datadir, "master.key"))
 		return gh_error_set(err, GH_ETOOBIG, "path too long");
+	return gh_vault_master_read(path, key, err);
+}
+
+int gh_vault_master_read(const char *path, uint8_t key[GH_VAULT_KEY_BYTES], struct gh_error *err)
+{
+	sodium_mlock(key, GH_VAULT_KEY_BYTES);
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return gh_error_set(err, GH_EIO, "%s: %s", path, strerror(errno));
@@ -66,6 +72,26 @@ int gh_vault_master_load(const char *datadir, uint8_t key[GH_VAULT_KEY_BYTES], s
 	if (r != GH_VAULT_KEY_BYTES || more != 0) {
 		sodium_memzero(key, GH_VAULT_KEY_BYTES);
 		return gh_error_set(err, GH_EINVAL, "%s: expected exactly %d bytes", path, GH_VAULT_KEY_BYTES);
+	}
+	return 0;
+}
+
+int gh_vault_master_write(const char *path, const uint8_t key[GH_VAULT_KEY_BYTES], struct gh_error *err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return gh_error_set(err, errno == EEXIST ? GH_EEXIST : GH_EIO, "%s: %s", path, strerror(errno));
+	ssize_t w = write(fd, key, GH_VAULT_KEY_BYTES);
+	if (w != GH_VAULT_KEY_BYTES || fchmod(fd, 0600) < 0 || fsync(fd) < 0) {
+		int e = w < 0 || w == GH_VAULT_KEY_BYTES ? errno : ENOSPC;
+		close(fd);
+		unlink(path);
+		return gh_error_set(err, GH_EIO, "%s: %s", path, strerror(e));
+	}
+	if (close(fd) < 0) {
+		int e = errno;
+		unlink(path);
+		return gh_error_set(err, GH_EIO, "%s: %s", path, strerror(e));
 	}
 	return 0;
 }
@@ -163,4 +189,45 @@ void gh_vault_secret_free(char *value)
 {
 	if (value)
 		sodium_free(value); /* zeroes the memory before releasing it */
+}
+
+struct secrets_check {
+	const uint8_t *key;
+	uint8_t *buf; /* guarded memory for each opened value */
+	int64_t count;
+	char bad[GH_NAME_MAX + 1];
+};
+
+static int check_one(const char *name, const uint8_t *sealed, size_t len, void *arg)
+{
+	struct secrets_check *c = arg;
+	char ad[GH_NAME_MAX + 16];
+	size_t plen = 0;
+	int rc = secret_ad(name, ad, sizeof ad);
+	if (!rc)
+		rc = gh_vault_open(c->key, ad, sealed, len, c->buf, GH_VAULT_SECRET_MAX, &plen);
+	sodium_memzero(c->buf, GH_VAULT_SECRET_MAX);
+	if (rc) {
+		snprintf(c->bad, sizeof c->bad, "%s", name);
+		return GH_EDENIED;
+	}
+	c->count++;
+	return 0;
+}
+
+int gh_vault_secrets_check(struct gh_store *st, const uint8_t key[GH_VAULT_KEY_BYTES], int64_t *count,
+			   struct gh_error *err)
+{
+	struct secrets_check c = {.key = key};
+	c.buf = sodium_malloc(GH_VAULT_SECRET_MAX);
+	if (!c.buf)
+		return gh_error_set(err, GH_ENOMEM, "out of memory");
+	int rc = gh_store_secret_each(st, check_one, &c);
+	sodium_free(c.buf);
+	*count = c.count;
+	if (rc == GH_EDENIED)
+		return gh_error_set(err, rc, "secret '%s' does not open with this master key", c.bad);
+	if (rc)
+		return gh_error_set(err, rc, "cannot read the secrets from the store");
+	return 0;
 }

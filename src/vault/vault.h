@@ -14,6 +14,11 @@ int gh_vault_master_create(const char *datadir, struct gh_error *err);
  * wipe it with gh_vault_wipe. */
 int gh_vault_master_load(const char *datadir, uint8_t key[GH_VAULT_KEY_BYTES], struct gh_error *err);
 void gh_vault_wipe(void *p, size_t n);
+/* Reads a master key file: a regular file (not a symlink) of exactly 32 bytes that group and
+ * others cannot read. The error names the path, never the bytes. */
+int gh_vault_master_read(const char *path, uint8_t key[GH_VAULT_KEY_BYTES], struct gh_error *err);
+/* Writes key to path, which must not exist (mode 0600, fsync'd); nothing stays on failure. */
+int gh_vault_master_write(const char *path, const uint8_t key[GH_VAULT_KEY_BYTES], struct gh_error *err);
 
 /* Seals pt under key with ad (the item's name) bound as associated data: out is
  * nonce || ciphertext || tag, malloc'd. */
@@ -33,5 +38,9 @@ int gh_vault_secret_set(struct gh_store *st, const uint8_t key[GH_VAULT_KEY_BYTE
 int gh_vault_secret_get(struct gh_store *st, const uint8_t key[GH_VAULT_KEY_BYTES], const char *name, char **value,
 			int64_t *version);
 void gh_vault_secret_free(char *value);
+/* Opens every stored secret with key, wiping each at once (for checking a restored store):
+ * GH_EDENIED naming the first that does not open. *count: how many opened. */
+int gh_vault_secrets_check(struct gh_store *st, const uint8_t key[GH_VAULT_KEY_BYTES], int64_t *count,
+			   struct gh_error *err);
 
 #endif
