@@ -73,7 +73,7 @@ int gh_cli_backup(int argc, char **argv)
 	struct gh_audit_record r = {.event = "backup.create", .status = "ok", .decision = "allow",
 				    .rule = "local-operator", .detail_json = detail.data};
 	/* A backup the trail does not show is not kept. */
-	if (rc || cli_audit_event("backup", dir, &r)) {
+	if (rc || cli_audit_event("backup", dir, NULL, &r)) {
 		gh_backup_uncommit(job);
 		gh_backup_job_free(job);
 		gh_buf_free(&detail);
@@ -133,7 +133,7 @@ int gh_cli_restore(int argc, char **argv)
 	/* The restored trail says where it came from: recorded before it is put in place. */
 	struct gh_audit_record r = {.event = "data.restore", .status = "ok", .decision = "allow",
 				    .rule = "local-operator", .detail_json = detail.data};
-	if (rc || cli_audit_event("restore", gh_backup_job_staging(job), &r)) {
+	if (rc || cli_audit_event("restore", gh_backup_job_staging(job), NULL, &r)) {
 		gh_backup_job_free(job);
 		gh_buf_free(&detail);
 		if (rc)
