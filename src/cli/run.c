@@ -198,7 +198,8 @@ int gh_cli_run(int argc, char **argv)
 			return cli_usage_error("run", "--allow-origin: expected https://host[:port] or http://host[:port], got '%.64s'", s);
 	}
 	for (size_t i = 0; i < npass; i++)
-		if (!gh_config_valid_name(pass[i], false) || !strcmp(pass[i], "GATEHOUSE_TOKEN"))
+		/* GATEHOUSE_*: the run's own (the token) and the gateway's (GATEHOUSE_MASTER_KEY) */
+		if (!gh_config_valid_name(pass[i], false) || strncmp(pass[i], "GATEHOUSE_", 10) == 0)
 			return cli_usage_error("run", "--env-pass: '%.64s' is not a variable that can be passed", pass[i]);
 	char ghost[256] = "127.0.0.1";
 	uint16_t gport = 8080;
@@ -310,6 +311,10 @@ int gh_cli_run(int argc, char **argv)
 				      .environment = env, .status = src ? "refused" : res.status ? "error" : "ok",
 				      .decision = src ? "deny" : "allow", .rule = "local-operator", .detail_json = detail};
 	cli_audit_event("run", dir, ra.log, &fin);
+	/* the token lives as long as the run, not until its expiry */
+	if (!src && cli_revoke_token(dir, claims.jti))
+		fprintf(stderr, "gatehouse run: the run's token %s could not be revoked; it expires in %lld s\n", claims.jti,
+			(long long)ttl);
 out:
 	gh_proxy_stop(proxy);
 	if (sp[0] >= 0 && !proxy)

@@ -510,11 +510,10 @@ static void drop_caps(void)
 }
 
 /* Executes argv[0], searching PATH from env (like execvp, but with the child's environment). */
-static void exec_command(const struct gh_sandbox_opts *o)
+static void exec_command(const struct gh_sandbox_opts *o, char *const *argv)
 {
-	char *const *argv = (char *const *)(uintptr_t)o->argv;
 	char *const *envp = (char *const *)(uintptr_t)o->env;
-	const char *name = o->argv[0];
+	const char *name = argv[0];
 	if (strchr(name, '/')) {
 		execve(name, argv, envp);
 		return;
@@ -543,6 +542,9 @@ static void exec_command(const struct gh_sandbox_opts *o)
 
 struct child_args {
 	const struct gh_sandbox_opts *o;
+	char *const *argv;            /* the command's argv (init's private copy once scrubbed) */
+	char *cmdline;                /* the caller's argument area (program_invocation_name) */
+	size_t cmdline_len;           /* its length per /proc/self/cmdline; 0: leave it */
 	int64_t cpu_seconds, tmp_bytes, memory_bytes;
 	bool use_rlimit_as, drop_groups;
 	struct sock_fprog filter;
@@ -572,9 +574,9 @@ static void run_command(const struct child_args *a)
 	}
 	if (chdir(a->o->app_dir ? "/app" : "/tmp") < 0)
 		_exit(126);
-	exec_command(a->o);
+	exec_command(a->o, a->argv);
 	char msg[300];
-	int n = snprintf(msg, sizeof msg, "sandbox: cannot execute %s: %s\n", a->o->argv[0], strerror(errno));
+	int n = snprintf(msg, sizeof msg, "sandbox: cannot execute %s: %s\n", a->argv[0], strerror(errno));
 	if (n > 0) {
 		ssize_t w = write(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
 		(void)w;
@@ -604,9 +606,39 @@ static void relay(int listener, char tag, int egress)
 	}
 }
 
-/* PID 1 of the sandbox. Never returns. */
-static void init_main(const struct child_args *a)
+/* The clone carries the caller's memory image, so /proc/1/cmdline inside would show the
+ * caller's command line (the data directory, the app directory, the gateway). Init copies the
+ * command's argv into memory of its own (mmap: no allocator here) and blanks the area. */
+static void scrub_cmdline(struct child_args *a)
 {
+	if (!a->cmdline || !a->cmdline_len)
+		return;
+	size_t nargs = 0, bytes = 0;
+	for (; a->argv[nargs]; nargs++)
+		bytes += strlen(a->argv[nargs]) + 1;
+	size_t size = (nargs + 1) * sizeof(char *) + bytes;
+	char **copy = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (copy == MAP_FAILED)
+		build_fail("mmap for argv");
+	char *p = (char *)(copy + nargs + 1);
+	for (size_t i = 0; i < nargs; i++) {
+		size_t l = strlen(a->argv[i]) + 1;
+		memcpy(p, a->argv[i], l);
+		copy[i] = p;
+		p += l;
+	}
+	copy[nargs] = NULL;
+	a->argv = copy;
+	memset(a->cmdline, 0, a->cmdline_len);
+	static const char name[] = "gatehouse-sandbox-init";
+	if (a->cmdline_len > sizeof name)
+		memcpy(a->cmdline, name, sizeof name);
+}
+
+/* PID 1 of the sandbox. Never returns. */
+static void init_main(const struct child_args *args)
+{
+	struct child_args ca = *args, *a = &ca;
 	const struct gh_sandbox_opts *o = a->o;
 	char go;
 	if (read(FD_SYNC, &go, 1) != 1)
@@ -643,6 +675,8 @@ static void init_main(const struct child_args *a)
 		build_fail("signalfd");
 	load_seccomp(&a->filter);
 	drop_caps();
+	/* after build_root: the app directory and the other options may point into that area */
+	scrub_cmdline(a);
 	/* not dumpable: the command (same uid) cannot open /proc/1/fd and reach egress_fd */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	close(FD_BUILD); /* built: from here on, only the command's own doing */
@@ -1087,6 +1121,21 @@ static void fmt_seconds(char *out, size_t len, int64_t ms)
 		snprintf(out, len, "%.1f", (double)ms / 1000.0);
 }
 
+/* The length of this process's argument area, per the kernel (0 if it cannot be read). */
+static size_t own_cmdline_len(void)
+{
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	char buf[4096];
+	size_t n = 0;
+	ssize_t r;
+	while ((r = read(fd, buf, sizeof buf)) > 0 && n < (64u << 20))
+		n += (size_t)r;
+	close(fd);
+	return r < 0 ? 0 : n;
+}
+
 int gh_sandbox_run(const struct gh_sandbox_opts *o, struct gh_sandbox_result *res, struct gh_error *err)
 {
 	int rc = 0;
@@ -1104,6 +1153,9 @@ int gh_sandbox_run(const struct gh_sandbox_opts *o, struct gh_sandbox_result *re
 
 	struct child_args a = {
 		.o = o,
+		.argv = (char *const *)(uintptr_t)o->argv,
+		.cmdline = program_invocation_name,
+		.cmdline_len = own_cmdline_len(),
 		.cpu_seconds = o->cpu_seconds > 0 ? o->cpu_seconds : SB_DEFAULT_CPU,
 		.tmp_bytes = o->tmp_bytes > 0 ? o->tmp_bytes : SB_DEFAULT_TMP,
 		.memory_bytes = o->memory_bytes > 0 ? o->memory_bytes : SB_DEFAULT_MEMORY,

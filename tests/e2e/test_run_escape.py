@@ -377,6 +377,9 @@ def main(t):
             t.check(p.returncode == 0 and pids and len(pids) <= 3 and not seen,
                     "%s: /proc shows only the sandbox's own processes (%d), not the host victim or the gateway"
                     % (lang, len(pids)), seen or pids or show(p))
+            shown = [v for v in pids.values() if g.data in v or appdir in v or ("%d" % g.port) in v.split()]
+            t.check(not shown, "%s: no process inside shows the caller's command line (data dir, app dir, gateway port)"
+                    % lang, shown or pids)
             want = {"stat victim": "ENOENT", "kill victim": "ESRCH", "kill gateway": "ESRCH", "kill -1": "ESRCH",
                     "kill init": "OK", "alive after": True}
             if lang == "Python":
@@ -585,6 +588,15 @@ def main(t):
                     "%s: the token reads its own staging data; production (where alice holds use) 403 "
                     "wrong_environment; the ledger resource 403; claims rewritten to app billing / env production / "
                     "another user, or alg none: 401; admin endpoints refused" % lang, bad or show(p))
+
+        # ---- the run's token dies with the run ----
+        p = subprocess.run([lib.BIN, "run", "--data", g.data, "--app", "invoices", "--env", "staging", "--user",
+                            "alice", "--gateway", "127.0.0.1:%d" % g.port, "--", "/bin/sh", "-c",
+                            'printf %s "$GATEHOUSE_TOKEN"'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        tok = p.stdout.decode(errors="replace").strip()
+        st, doc, _ = g.query(tok, "SELECT 1") if tok else (None, None, None)
+        t.check(p.returncode == 0 and tok.count(".") == 2 and st == 401,
+                "after the run ends its token is refused (401): revoked, not left valid until expiry", (st, doc))
 
         # ---- limits: fork bomb, memory, CPU, wall clock ----
         lat = []
