@@ -90,6 +90,10 @@ static const struct {
 		  "  'listening on postgresql://ADDR:PORT') when ready; stops on SIGTERM/SIGINT.\n"},
 	{"audit", "gatehouse audit verify --data DIR\n"
 		  "  Checks the hash chain of the audit trail and the head kept in the store.\n"},
+	{"readiness", "gatehouse readiness --data DIR [--format text|json] [--max-token-ttl 8h] [--max-own-group 5]\n"
+		      "  Checks DIR against a production-readiness list (secrets, authentication,\n"
+		      "  authorization, input limits, logging, dependency security, recovery) and prints\n"
+		      "  each check with its reason and fix. Exit 1 if any check fails.\n"},
 	{"backup", "gatehouse backup --data DIR OUT [--without-master-key]\n"
 		   "  Writes an online, consistent backup of DIR (also while the server runs) to the new\n"
 		   "  directory OUT: the store, the audit trail up to the store's audit head, the master key\n"

@@ -15,6 +15,7 @@ int gh_cli_run(int argc, char **argv);
 int gh_cli_query(int argc, char **argv);
 int gh_cli_approvals(int argc, char **argv);
 int gh_cli_backup(int argc, char **argv);
+int gh_cli_readiness(int argc, char **argv);
 int gh_cli_restore(int argc, char **argv);
 int gh_cli_help(int argc, char **argv);
 

@@ -667,23 +667,51 @@ static int load_scan(struct loader *L, yaml_node_t *n)
 	return 0;
 }
 
+static int load_recovery(struct loader *L, yaml_node_t *n)
+{
+	struct gh_policy_recovery *rv = &L->p->recovery;
+	int rc = want_map(L, n, "recovery");
+	if (rc)
+		return rc;
+	FOR_PAIRS(n, pair) {
+		yaml_node_t *k = key_node(L, pair), *v = node_at(L, pair->value, n, &rc);
+		if (!v)
+			return rc;
+		const char *key = scalar(k);
+		int64_t *dst = strcmp(key, "rto") == 0 ? &rv->rto : strcmp(key, "rpo") == 0 ? &rv->rpo : NULL;
+		if (!dst)
+			return unknown_key(L, k, "recovery", "rto, rpo");
+		char field[16];
+		snprintf(field, sizeof field, "recovery.%s", key);
+		int64_t secs;
+		if ((rc = want_scalar(L, v, field)))
+			return rc;
+		if (gh_parse_duration(scalar(v), &secs) || secs < 60 || secs > 30 * 86400)
+			return fail_at(L, v, "%s: expected a duration from 1m to 30d (e.g. 4h)", field);
+		*dst = secs;
+	}
+	return 0;
+}
+
 static int load_root(struct loader *L, yaml_node_t *root)
 {
 	static const char *order[] = {"version", "users", "groups", "admins", "environments",
-				      "resources", "apps", "grants", "scan"};
+				      "resources", "apps", "grants", "scan", "recovery"};
+	enum { NSECT = sizeof order / sizeof *order };
 	int rc = want_map(L, root, "document");
 	if (rc)
 		return rc;
-	yaml_node_t *sect[9] = {0};
+	yaml_node_t *sect[NSECT] = {0};
 	FOR_PAIRS(root, pair) {
 		yaml_node_t *k = key_node(L, pair);
 		size_t i;
-		for (i = 0; i < 9; i++)
+		for (i = 0; i < NSECT; i++)
 			if (strcmp(scalar(k), order[i]) == 0)
 				break;
-		if (i == 9)
+		if (i == NSECT)
 			return unknown_key(L, k, "document",
-					   "version, users, groups, admins, environments, resources, apps, grants, scan");
+					   "version, users, groups, admins, environments, resources, apps, grants, scan, "
+					   "recovery");
 		if (!(sect[i] = node_at(L, pair->value, root, &rc)))
 			return rc;
 	}
@@ -715,6 +743,9 @@ static int load_root(struct loader *L, yaml_node_t *root)
 	p->scan.min_release_age = -1;
 	p->scan.max_file_size = -1;
 	if (sect[8] && (rc = load_scan(L, sect[8])))
+		return rc;
+	p->recovery.rto = p->recovery.rpo = -1;
+	if (sect[9] && (rc = load_recovery(L, sect[9])))
 		return rc;
 	return 0;
 }
@@ -1017,6 +1048,14 @@ int gh_config_export(const struct gh_policy *p, struct gh_buf *b)
 			rc |= put_list(b, sc->deny_packages, sc->ndeny);
 			rc |= gh_buf_puts(b, "\n");
 		}
+	}
+	const struct gh_policy_recovery *rv = &p->recovery;
+	if (rv->rto >= 0 || rv->rpo >= 0) {
+		rc |= gh_buf_puts(b, "recovery:\n");
+		if (rv->rto >= 0)
+			rc |= gh_buf_printf(b, "  rto: %llds\n", (long long)rv->rto);
+		if (rv->rpo >= 0)
+			rc |= gh_buf_printf(b, "  rpo: %llds\n", (long long)rv->rpo);
 	}
 	return rc ? GH_ETOOBIG : 0;
 }

@@ -46,6 +46,12 @@ struct gh_policy_scan {
 	int64_t max_file_size;    /* bytes; -1: unset (1 MiB) */
 };
 
+/* The policy's optional `recovery` section: the recovery objectives the operators commit to
+ * (`gatehouse readiness` checks backups against rpo). -1: not stated. */
+struct gh_policy_recovery {
+	int64_t rto; /* seconds: how long a restore may take */
+	int64_t rpo; /* seconds: how much may be lost; the newest backup must be younger */
+};
 /* A validated policy. Immutable once loaded; shared by reference count between threads. */
 struct gh_policy {
 	int64_t version; /* the store's policy version; 0 until stored */
@@ -57,6 +63,7 @@ struct gh_policy {
 	struct gh_policy_app *apps; size_t napps;
 	struct gh_policy_grant *grants; size_t ngrants;
 	struct gh_policy_scan scan;
+	struct gh_policy_recovery recovery;
 	int refs;
 };
 

@@ -1646,6 +1646,18 @@ int gh_server_run(const struct gh_server_opts *o, struct gh_error *err)
 	}
 	if ((rc = gh_store_open(dbpath, true, &srv->store, err)))
 		goto out;
+	{
+		/* the limits this server enforces, for `gatehouse readiness` */
+		char lim[320];
+		snprintf(lim, sizeof lim,
+			 "{\"max_body\":%lld,\"max_statement\":%lld,\"max_rows\":%lld,\"statement_ms\":%lld,"
+			 "\"approval_ttl\":%lld,\"pg_max_packet\":%lld,\"started_ms\":%lld}",
+			 (long long)o->max_body, (long long)o->max_statement, (long long)o->max_rows,
+			 (long long)o->statement_ms, (long long)o->approval_ttl, (long long)o->pg_max_packet,
+			 (long long)gh_now_ms());
+		if (gh_store_meta_set(srv->store, "server.limits", lim))
+			gh_log(GH_LOG_WARN, "could not record the server's limits in the store");
+	}
 	if ((rc = gh_vault_master_load(o->datadir, master, err)))
 		goto out;
 	rc = gh_identity_signer_load(srv->store, master, &srv->signer, err);

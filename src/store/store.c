@@ -421,6 +421,54 @@ int gh_store_revoked_each(struct gh_store *st, int64_t now, void (*fn)(const cha
 	return step == SQLITE_DONE ? 0 : GH_EIO;
 }
 
+int gh_store_tokens_active(struct gh_store *st, int64_t now, int64_t max_lifetime, int64_t *active,
+			   int64_t *long_lived)
+{
+	sqlite3_stmt *s = prep(st, "SELECT count(*), coalesce(sum(expires_at - issued_at > ?2), 0) FROM tokens"
+				   " WHERE revoked_at IS NULL AND expires_at > ?1");
+	if (!s)
+		return GH_EIO;
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int64(s, 2, max_lifetime);
+	int rc = GH_EIO;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		*active = sqlite3_column_int64(s, 0);
+		*long_lived = sqlite3_column_int64(s, 1);
+		rc = 0;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int gh_store_meta_set(struct gh_store *st, const char *key, const char *value)
+{
+	sqlite3_stmt *s = prep(st, "INSERT INTO meta(key, value) VALUES (?1, ?2)"
+				   " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+	if (!s)
+		return GH_EIO;
+	bind_text(s, 1, key);
+	bind_text(s, 2, value);
+	return run_done(s);
+}
+
+int gh_store_meta_get(struct gh_store *st, const char *key, char *out, size_t n)
+{
+	sqlite3_stmt *s = prep(st, "SELECT value FROM meta WHERE key = ?1");
+	if (!s)
+		return GH_EIO;
+	bind_text(s, 1, key);
+	int step = sqlite3_step(s), rc = GH_EIO;
+	if (step == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(s, 0);
+		snprintf(out, n, "%s", v ? v : "");
+		rc = 0;
+	} else if (step == SQLITE_DONE) {
+		rc = GH_ENOTFOUND;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
 int gh_store_audit_head_get(struct gh_store *st, int64_t *seq, char hash[65])
 {
 	sqlite3_stmt *s = prep(st, "SELECT seq, hash FROM audit_head WHERE id = 1");

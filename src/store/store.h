@@ -56,6 +56,15 @@ int gh_store_secret_each(struct gh_store *st, int (*fn)(const char *name, const 
 /* Calls fn for each revoked token that has not yet expired. */
 int gh_store_revoked_each(struct gh_store *st, int64_t now, void (*fn)(const char *jti, void *arg), void *arg);
 
+/* Counts tokens neither expired nor revoked at now, and those among them whose lifetime
+ * (expiry - issue) exceeds max_lifetime seconds. */
+int gh_store_tokens_active(struct gh_store *st, int64_t now, int64_t max_lifetime, int64_t *active,
+			   int64_t *long_lived);
+/* The meta table's free-form settings (key and value bounded by the caller). get:
+ * GH_ENOTFOUND when absent; the value is cut to n-1 bytes. */
+int gh_store_meta_set(struct gh_store *st, const char *key, const char *value);
+int gh_store_meta_get(struct gh_store *st, const char *key, char *out, size_t n);
+
 /* Audit head: the last seq and hash written, so truncation is detectable. */
 int gh_store_audit_head_get(struct gh_store *st, int64_t *seq, char hash[65]);
 int gh_store_audit_head_set(struct gh_store *st, int64_t seq, const char *hash);
