@@ -1,7 +1,8 @@
 /* fuzz: the policy loader (config). Every input is parsed as a policy document; a document
  * that loads is exported and the export parsed again. gh_config_export promises a document
  * that gh_config_parse "reads back to the same policy", so a re-parse that fails, or a second
- * export that differs from the first, is a real bug and aborts. */
+ * export that differs from the first, is a real bug and aborts. The difference between the
+ * two loads (gh_config_diff) must be empty. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (second.len != first.len || memcmp(first.data, second.data, first.len) != 0)
 		roundtrip_failed("the export does not read back to the same policy", &first, &second, NULL);
+
+	/* the difference (remote apply's dry run): none between a policy and its re-read export,
+	 * and one from nothing that always fits a ceiling of a few times the document */
+	struct gh_config_diff n;
+	gh_buf_reset(&second);
+	if (gh_config_diff(p, q, &second, &n) != 0 || gh_config_diff_total(&n) != 0)
+		roundtrip_failed("a policy differs from its own export", &first, &second, NULL);
+	gh_buf_reset(&second);
+	if (gh_config_diff(NULL, p, &second, &n) != 0 || n.users_added != p->nusers || n.grants_added > p->ngrants)
+		roundtrip_failed("the difference from no policy is wrong", &first, &second, NULL);
+	(void)gh_config_has_admin(p);
 
 	gh_config_unref(q);
 	gh_config_unref(p);

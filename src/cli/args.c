@@ -129,6 +129,16 @@ static const struct {
 		      "gatehouse approvals approve ID [--json]\n"
 		      "gatehouse approvals reject ID [--json]\n"
 		      "  Lists and decides pending writes (GATEHOUSE_URL, GATEHOUSE_TOKEN). Never your own.\n"},
+	{"admin", "gatehouse admin config get [--json]\n"
+		  "gatehouse admin config put FILE.yaml [--dry-run] [--expect-version N] [--json]\n"
+		  "gatehouse admin secret set NAME             (value read from stdin, never from argv)\n"
+		  "gatehouse admin token issue --user U --env E [--app A] [--ttl 15m] [--json]\n"
+		  "gatehouse admin token revoke ID\n"
+		  "gatehouse admin user disable NAME | user enable NAME\n"
+		  "  Administers a running server (GATEHOUSE_URL; GATEHOUSE_TOKEN of a user in the policy's\n"
+		  "  admins): every change is audited naming you. config put validates and applies the whole\n"
+		  "  document or nothing and prints the difference in grants (--dry-run: only prints it);\n"
+		  "  resource paths must be absolute. Exit 0 done, 1 refused or failed, 2 usage or input error.\n"},
 };
 
 void cli_usage(const char *verb)

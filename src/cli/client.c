@@ -6,22 +6,17 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/client.h"
 #include "core/core.h"
 #include "core/curl_dl.h"
 
-struct response {
-	long status;
-	struct gh_buf body;
-};
-
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
-	struct response *r = arg;
+	struct cli_response *r = arg;
 	return gh_buf_append(&r->body, p, size * n) ? 0 : size * n;
 }
 
-/* Sends one request; returns 0 with r filled, or prints why and returns 1. */
-static int call(const char *verb, const char *method, const char *path, const char *body, struct response *r)
+int cli_call(const char *verb, const char *method, const char *path, const char *body, struct cli_response *r)
 {
 	const char *base = getenv("GATEHOUSE_URL"), *tok = getenv("GATEHOUSE_TOKEN");
 	if (!base || !*base)
@@ -86,8 +81,7 @@ done:
 	return rc;
 }
 
-/* Prints an error document; returns the exit status for its HTTP status. */
-static int print_error(const char *verb, struct response *r, json_t *doc)
+int cli_print_error(const char *verb, struct cli_response *r, json_t *doc)
 {
 	json_t *e = json_object_get(doc, "error");
 	const char *code = json_string_value(json_object_get(e, "code"));
@@ -202,7 +196,7 @@ static void print_result(json_t *doc)
 }
 
 /* Common tail: parse, print as JSON or human text, map status to exit code. */
-static int finish_call(const char *verb, struct response *r, bool as_json, void (*human)(json_t *))
+static int finish_call(const char *verb, struct cli_response *r, bool as_json, void (*human)(json_t *))
 {
 	json_error_t je;
 	json_t *doc = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &je);
@@ -223,7 +217,7 @@ static int finish_call(const char *verb, struct response *r, bool as_json, void 
 			fwrite(r->body.data, 1, r->body.len, stdout);
 			printf("\n");
 		}
-		rc = print_error(verb, r, doc);
+		rc = cli_print_error(verb, r, doc);
 	}
 	json_decref(doc);
 	gh_buf_free(&r->body);
@@ -264,8 +258,8 @@ int gh_cli_query(int argc, char **argv)
 	json_decref(body);
 	if (!text)
 		return cli_usage_error("query", "arguments are not valid UTF-8 text");
-	struct response r = {0};
-	int rc = call("query", "POST", "/v1/query", text, &r);
+	struct cli_response r = {0};
+	int rc = cli_call("query", "POST", "/v1/query", text, &r);
 	free(text);
 	if (rc)
 		return rc;
@@ -324,11 +318,11 @@ int gh_cli_approvals(int argc, char **argv)
 		return 0;
 	}
 	bool json = args_get(&a, "json") != NULL;
-	struct response r = {0};
+	struct cli_response r = {0};
 	int rc;
 	char path[200];
 	if (a.npos == 1 && strcmp(a.pos[0], "list") == 0) {
-		rc = call("approvals", "GET", "/v1/approvals", NULL, &r);
+		rc = cli_call("approvals", "GET", "/v1/approvals", NULL, &r);
 	} else if (a.npos == 2 && (strcmp(a.pos[0], "get") == 0 || strcmp(a.pos[0], "approve") == 0 ||
 				   strcmp(a.pos[0], "reject") == 0)) {
 		const char *id = a.pos[1];
@@ -336,10 +330,10 @@ int gh_cli_approvals(int argc, char **argv)
 			return cli_usage_error("approvals", "'%.64s' is not an approval id", id);
 		if (strcmp(a.pos[0], "get") == 0) {
 			snprintf(path, sizeof path, "/v1/approvals/%s", id);
-			rc = call("approvals", "GET", path, NULL, &r);
+			rc = cli_call("approvals", "GET", path, NULL, &r);
 		} else {
 			snprintf(path, sizeof path, "/v1/approvals/%s/%s", id, a.pos[0]);
-			rc = call("approvals", "POST", path, "", &r);
+			rc = cli_call("approvals", "POST", path, "", &r);
 		}
 	} else {
 		return cli_usage_error("approvals", "expected list, get ID, approve ID or reject ID");

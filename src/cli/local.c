@@ -279,17 +279,8 @@ int cli_issue_token(const char *verb, const char *dir, struct gh_audit *log, con
 		gh_store_close(st);
 		return rc;
 	}
-	const struct gh_policy_user *u = gh_config_user(p, user);
 	char msg[300] = "";
-	if (!u)
-		snprintf(msg, sizeof msg, "user '%s' is not defined in the policy", user);
-	else if (u->disabled)
-		snprintf(msg, sizeof msg, "user '%s' is disabled", user);
-	else if (!gh_config_env(p, env))
-		snprintf(msg, sizeof msg, "environment '%s' is not defined in the policy", env);
-	else if (app && !gh_config_app(p, app))
-		snprintf(msg, sizeof msg, "app '%s' is not registered in the policy", app);
-	if (msg[0]) {
+	if (gh_config_token_subject(p, user, env, app, msg, sizeof msg)) {
 		gh_config_unref(p);
 		gh_store_close(st);
 		fprintf(stderr, "gatehouse %s: %s\n", verb, msg);

@@ -94,6 +94,35 @@ int gh_config_user_groups(const struct gh_policy *p, const char *user, struct gh
 /* True when user belongs to one of the admins groups. */
 bool gh_config_is_admin(const struct gh_policy *p, const char *user);
 
+/* What changed from policy a (NULL: none) to policy b, in counts and as a JSON object:
+ *   {"grants":{"added":["RES/ENV/user:U/ACCESS",...],"removed":[...],
+ *              "changed":[{"grant":"RES/ENV/group:G","from":"use","to":"edit"}]},
+ *    "users":{"added":[],"removed":[],"disabled":[],"enabled":[]},
+ *    "groups":{"added":[],"removed":[],"changed":[{"group":"G","members":{"added":[],"removed":[]}}]},
+ *    "admins":{"added":[],"removed":[]}, "environments":{...}, "resources":{...}, "apps":{...}}
+ * A grant is keyed by resource, environment and subject; duplicates count at their highest
+ * access. Other differences (paths, approval modes, scan settings) are not listed: compare the
+ * exported documents to know whether anything changed. GH_ETOOBIG when out fills up. */
+struct gh_config_diff {
+	size_t grants_added, grants_removed, grants_changed;
+	size_t users_added, users_removed, users_disabled, users_enabled;
+	size_t groups_added, groups_removed, groups_changed;
+	size_t admins_added, admins_removed, envs_added, envs_removed;
+	size_t resources_added, resources_removed, apps_added, apps_removed;
+};
+int gh_config_diff(const struct gh_policy *a, const struct gh_policy *b, struct gh_buf *out,
+		   struct gh_config_diff *counts);
+/* The number of listed changes. */
+size_t gh_config_diff_total(const struct gh_config_diff *n);
+/* True when some defined, enabled user is a member of an admins group: a policy without one
+ * leaves nobody able to administer the server remotely. */
+bool gh_config_has_admin(const struct gh_policy *p);
+/* Checks that a token may be issued for user in env (via app when not NULL): the user is
+ * defined and enabled, the environment defined, the app registered. 0, or GH_EDENIED (user
+ * disabled) / GH_ENOTFOUND with the reason written into msg. */
+int gh_config_token_subject(const struct gh_policy *p, const char *user, const char *env, const char *app,
+			    char *msg, size_t n);
+
 const char *gh_access_name(enum gh_access a);
 
 /* True when s is a valid name: 1..GH_NAME_MAX of [A-Za-z0-9_-]; user names may also hold '.'

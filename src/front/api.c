@@ -16,22 +16,56 @@ static const struct gh_api_route routes[] = {
 	{NULL, NULL, GH_API_ADMIN, GH_API_READ, NULL, NULL},
 };
 
+/* Matches path against a route path: exact; a prefix ending in '/' followed by one segment;
+ * or with one '*' standing for one segment ("/v1/users/ * /disable" without the spaces). The
+ * segment is never empty and holds no '/'. *off and *len locate it ("" for an exact route). */
+static bool route_match(const char *rp, const char *path, size_t plen, size_t *off, size_t *len)
+{
+	size_t n = strlen(rp);
+	const char *star = strchr(rp, '*');
+	*off = *len = 0;
+	if (star) {
+		size_t pre = (size_t)(star - rp), post = n - pre - 1;
+		if (plen <= pre + post || memcmp(path, rp, pre) != 0 || memcmp(path + plen - post, star + 1, post) != 0)
+			return false;
+		*off = pre;
+		*len = plen - pre - post;
+		return !memchr(path + pre, '/', *len);
+	}
+	if (n && rp[n - 1] == '/') {
+		if (plen <= n || memcmp(path, rp, n) != 0 || memchr(path + n, '/', plen - n))
+			return false;
+		*off = n;
+		*len = plen - n;
+		return true;
+	}
+	return plen == n && memcmp(path, rp, n) == 0;
+}
+
 const struct gh_api_route *gh_api_find(const char *method, size_t mlen, const char *path, size_t plen,
 				       bool *wrong_method)
 {
 	*wrong_method = false;
 	for (const struct gh_api_route *r = routes; r->path; r++) {
-		size_t n = strlen(r->path);
-		bool prefix = n && r->path[n - 1] == '/';
-		bool match = prefix ? plen > n && memcmp(path, r->path, n) == 0 && !memchr(path + n, '/', plen - n)
-				    : plen == n && memcmp(path, r->path, n) == 0;
-		if (!match)
+		size_t off, len;
+		if (!route_match(r->path, path, plen, &off, &len))
 			continue;
 		if (strlen(r->method) == mlen && memcmp(method, r->method, mlen) == 0)
 			return r;
 		*wrong_method = true;
 	}
 	return NULL;
+}
+
+struct gh_str gh_api_segment(const struct gh_api_route *r, const char *path, size_t plen)
+{
+	size_t off = 0, len = 0;
+	struct gh_str s = {"", 0};
+	if (route_match(r->path, path, plen, &off, &len)) {
+		s.p = path + off;
+		s.len = len;
+	}
+	return s;
 }
 
 void gh_api_error(struct gh_api_req *req, struct gh_api_resp *resp, int status, const char *code, const char *fmt,

@@ -41,7 +41,8 @@ struct gh_api_req {
 	bool admin;                         /* the caller is in the policy's admins */
 	const struct gh_http_request *http; /* method, path, headers; gh_api_param for the query */
 	const char *method;                 /* NUL-terminated */
-	const char *rest;                   /* the path after a prefix route (NUL-terminated, "" if none) */
+	const char *rest;                   /* the variable path segment (gh_api_segment), NUL-terminated,
+					     * "" if none; not percent-decoded */
 	const char *body;                   /* NUL-terminated copy of the body (bodylen bytes) */
 	size_t bodylen;
 	const char *request_id, *client;
@@ -62,7 +63,8 @@ typedef void (*gh_api_fn)(struct gh_api_req *req, struct gh_api_resp *resp);
 
 struct gh_api_route {
 	const char *method;                 /* "GET", "PUT", "POST", "DELETE" */
-	const char *path;                   /* exact, or a prefix when it ends with '/' */
+	const char *path;                   /* exact; a prefix when it ends with '/'; or with one '*'
+					     * standing for one path segment ("/v1/users/" "*" "/disable") */
 	enum gh_api_access access;
 	enum gh_api_kind kind;
 	const char *event;                  /* the audit event of a READ route ("schema.read") */
@@ -73,6 +75,10 @@ struct gh_api_route {
  * one has the path but not the method. */
 const struct gh_api_route *gh_api_find(const char *method, size_t mlen, const char *path, size_t plen,
 				       bool *wrong_method);
+
+/* The variable segment of path under route r (after a prefix route, or what its '*' matched);
+ * empty for an exact route. Points into path. */
+struct gh_str gh_api_segment(const struct gh_api_route *r, const char *path, size_t plen);
 
 /* Sets an error document {"error":{"code","message","request_id"}}. message holds no secret. */
 void gh_api_error(struct gh_api_req *req, struct gh_api_resp *resp, int status, const char *code,

@@ -8,8 +8,22 @@
 
 /* api_config.c */
 void gh_api_config_get(struct gh_api_req *req, struct gh_api_resp *resp);
+/* api_config_put.c, api_secret_set.c, api_token_issue.c, api_token_revoke.c, api_user_standing.c:
+ * remote administration (api_policy.h has what they share) */
+void gh_api_config_put(struct gh_api_req *req, struct gh_api_resp *resp);
+void gh_api_secret_set(struct gh_api_req *req, struct gh_api_resp *resp);
+void gh_api_token_issue(struct gh_api_req *req, struct gh_api_resp *resp);
+void gh_api_token_revoke(struct gh_api_req *req, struct gh_api_resp *resp);
+void gh_api_user_disable(struct gh_api_req *req, struct gh_api_resp *resp);
+void gh_api_user_enable(struct gh_api_req *req, struct gh_api_resp *resp);
 
 #define GH_API_ROUTES(X) \
-	X("GET", "/v1/config", GH_API_ADMIN, GH_API_READ, "config.export", gh_api_config_get)
+	X("GET", "/v1/config", GH_API_ADMIN, GH_API_READ, "config.export", gh_api_config_get) \
+	X("PUT", "/v1/config", GH_API_ADMIN, GH_API_CHANGE, NULL, gh_api_config_put) \
+	X("PUT", "/v1/secrets/", GH_API_ADMIN, GH_API_CHANGE, NULL, gh_api_secret_set) \
+	X("POST", "/v1/tokens", GH_API_ADMIN, GH_API_CHANGE, NULL, gh_api_token_issue) \
+	X("DELETE", "/v1/tokens/", GH_API_ADMIN, GH_API_CHANGE, NULL, gh_api_token_revoke) \
+	X("POST", "/v1/users/*/disable", GH_API_ADMIN, GH_API_CHANGE, NULL, gh_api_user_disable) \
+	X("POST", "/v1/users/*/enable", GH_API_ADMIN, GH_API_CHANGE, NULL, gh_api_user_enable)
 
 #endif

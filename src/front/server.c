@@ -1168,9 +1168,8 @@ static void w_api(struct ctx *c, struct worker *w)
 	const struct gh_api_route *rt = c->api;
 	char method[16];
 	snprintf(method, sizeof method, "%.*s", (int)c->req.method.len, c->req.method.p);
-	size_t n = strlen(rt->path);
-	bool prefix = n && rt->path[n - 1] == '/';
-	char *rest = prefix ? strndup(c->req.path.p + n, c->req.path.len - n) : strdup("");
+	struct gh_str seg = gh_api_segment(rt, c->req.path.p, c->req.path.len);
+	char *rest = strndup(seg.p, seg.len);
 	char *body = malloc(c->req.body.len + 1);
 	if (!rest || !body) {
 		free(rest);
@@ -1197,6 +1196,8 @@ static void w_api(struct ctx *c, struct worker *w)
 	free(rest);
 	sodium_memzero(body, c->req.body.len); /* a body may carry a secret being set */
 	free(body);
+	if (c->req.body.len) /* and so does the request as it was read */
+		sodium_memzero(c->raw + (c->req.body.p - c->raw), c->req.body.len);
 	c->status = rs.status;
 	c->content_type = rs.content_type;
 	if (rt->kind == GH_API_CHANGE && rs.status < 300 && !rq.audited) {

@@ -408,6 +408,23 @@ int gh_store_secret_each(struct gh_store *st, int (*fn)(const char *name, const 
 	return rc ? rc : step == SQLITE_ROW || step == SQLITE_DONE ? 0 : GH_EIO;
 }
 
+int gh_store_token_get(struct gh_store *st, const char *jti, char *user, size_t n, bool *revoked)
+{
+	sqlite3_stmt *s = prep(st, "SELECT user, revoked_at FROM tokens WHERE jti = ?");
+	if (!s)
+		return GH_EIO;
+	bind_text(s, 1, jti);
+	int step = sqlite3_step(s), rc = step == SQLITE_DONE ? GH_ENOTFOUND : GH_EIO;
+	if (step == SQLITE_ROW) {
+		const char *u = (const char *)sqlite3_column_text(s, 0);
+		snprintf(user, n, "%s", u ? u : "");
+		*revoked = sqlite3_column_type(s, 1) != SQLITE_NULL;
+		rc = 0;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
 int gh_store_revoked_each(struct gh_store *st, int64_t now, void (*fn)(const char *, void *), void *arg)
 {
 	sqlite3_stmt *s = prep(st, "SELECT jti FROM tokens WHERE revoked_at IS NOT NULL AND expires_at + 60 > ?");

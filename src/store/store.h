@@ -41,6 +41,9 @@ int gh_store_policy_load(struct gh_store *st, char **doc, int64_t *version);
 /* Tokens issued: for revocation by id and for listing. */
 int gh_store_token_add(struct gh_store *st, const char *jti, const char *user, const char *env,
 		       const char *app, int64_t iat, int64_t exp);
+/* The subject of token jti (into user, n bytes) and whether it is revoked; GH_ENOTFOUND when
+ * no such token was issued. */
+int gh_store_token_get(struct gh_store *st, const char *jti, char *user, size_t n, bool *revoked);
 /* GH_ENOTFOUND when no such token, GH_EEXIST when already revoked. */
 int gh_store_token_revoke(struct gh_store *st, const char *jti, int64_t now);
 

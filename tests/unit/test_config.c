@@ -722,6 +722,110 @@ static void test_scan_section(void **state)
 	CHECKED("scan section: values, export round trip, unset defaults, 8 refusals with positions");
 }
 
+/* gh_config_diff: grants keyed by resource/environment/subject (duplicates at their highest
+ * access), names added and removed per section, standing and membership changes; the
+ * no-admin check and the token subject check. */
+static const char diff_a[] = "version: 1\n"
+			     "users: [{name: alice}, {name: bob}, {name: carol, disabled: true}, {name: erin}]\n"
+			     "groups: [{name: eng, members: [alice, bob]}, {name: ops, members: [erin]}]\n"
+			     "admins: [ops]\n"
+			     "environments: [{name: staging}, {name: qa}]\n"
+			     "resources:\n"
+			     "  - {name: crm, kind: sqlite, environments: {staging: {path: /a}, qa: {path: /b}}}\n"
+			     "apps: [{name: inv}]\n"
+			     "grants:\n"
+			     "  - {resource: crm, environment: staging, group: eng, access: use}\n"
+			     "  - {resource: crm, environment: staging, group: eng, access: edit}\n"
+			     "  - {resource: crm, environment: qa, user: alice, access: own}\n"
+			     "  - {resource: crm, environment: staging, user: bob, access: use}\n";
+static const char diff_b[] = "version: 1\n"
+			     "users: [{name: alice, disabled: true}, {name: bob}, {name: carol}, {name: erin}, {name: dan}]\n"
+			     "groups: [{name: eng, members: [bob, dan]}, {name: ops, members: [erin]}, {name: new, members: []}]\n"
+			     "admins: [ops, new]\n"
+			     "environments: [{name: staging}]\n"
+			     "resources:\n"
+			     "  - {name: crm, kind: sqlite, environments: {staging: {path: /a}}}\n"
+			     "  - {name: hr, kind: sqlite, environments: {staging: {path: /c}}}\n"
+			     "apps: []\n"
+			     "grants:\n"
+			     "  - {resource: crm, environment: staging, group: eng, access: own}\n"
+			     "  - {resource: crm, environment: staging, user: bob, access: use}\n"
+			     "  - {resource: hr, environment: staging, user: dan, access: use}\n";
+
+static void test_diff(void **state)
+{
+	(void)state;
+	struct gh_policy *a = parse_ok(diff_a, NULL), *b = parse_ok(diff_b, NULL);
+	struct gh_buf out;
+	struct gh_config_diff n;
+	gh_buf_init(&out, 1 << 20);
+	assert_int_equal(gh_config_diff(a, b, &out, &n), 0);
+	static const char want[] =
+		"{\"grants\":{\"added\":[\"hr/staging/user:dan/use\"],\"removed\":[\"crm/qa/user:alice/own\"],"
+		"\"changed\":[{\"grant\":\"crm/staging/group:eng\",\"from\":\"edit\",\"to\":\"own\"}]},"
+		"\"users\":{\"added\":[\"dan\"],\"removed\":[],\"disabled\":[\"alice\"],\"enabled\":[\"carol\"]},"
+		"\"groups\":{\"added\":[\"new\"],\"removed\":[],\"changed\":[{\"group\":\"eng\","
+		"\"members\":{\"added\":[\"dan\"],\"removed\":[\"alice\"]}}]},"
+		"\"admins\":{\"added\":[\"new\"],\"removed\":[]},"
+		"\"environments\":{\"added\":[],\"removed\":[\"qa\"]},"
+		"\"resources\":{\"added\":[\"hr\"],\"removed\":[]},"
+		"\"apps\":{\"added\":[],\"removed\":[\"inv\"]}}";
+	assert_string_equal(out.data, want);
+	assert_int_equal(n.grants_added, 1);
+	assert_int_equal(n.grants_removed, 1);
+	assert_int_equal(n.grants_changed, 1);
+	assert_int_equal(n.users_disabled, 1);
+	assert_int_equal(n.users_enabled, 1);
+	assert_int_equal(n.groups_changed, 1);
+	assert_int_equal(gh_config_diff_total(&n), 12);
+	/* the same policy: nothing; from nothing: everything added */
+	gh_buf_reset(&out);
+	assert_int_equal(gh_config_diff(a, a, &out, &n), 0);
+	assert_int_equal(gh_config_diff_total(&n), 0);
+	gh_buf_reset(&out);
+	assert_int_equal(gh_config_diff(NULL, a, &out, &n), 0);
+	assert_int_equal(n.grants_added, 3); /* four grants, two of them on one key */
+	assert_int_equal(n.users_added, 4);
+	assert_int_equal(n.groups_changed, 0);
+	assert_non_null(strstr(out.data, "\"crm/staging/group:eng/edit\""));
+	/* a ceiling too small is an error, not a cut document */
+	struct gh_buf tiny;
+	gh_buf_init(&tiny, 64);
+	assert_int_equal(gh_config_diff(a, b, &tiny, &n), GH_ETOOBIG);
+	gh_buf_free(&tiny);
+	gh_buf_free(&out);
+	gh_config_unref(a);
+	gh_config_unref(b);
+	CHECKED("policy difference: grants added/removed/changed, users, standing, members, sections; empty; from none");
+}
+
+static void test_admin_and_subject_checks(void **state)
+{
+	(void)state;
+	struct gh_policy *a = parse_ok(diff_a, NULL);
+	assert_true(gh_config_has_admin(a));
+	char msg[200];
+	assert_int_equal(gh_config_token_subject(a, "alice", "staging", "inv", msg, sizeof msg), 0);
+	assert_int_equal(gh_config_token_subject(a, "carol", "staging", NULL, msg, sizeof msg), GH_EDENIED);
+	assert_non_null(strstr(msg, "disabled"));
+	assert_int_equal(gh_config_token_subject(a, "zed", "staging", NULL, msg, sizeof msg), GH_ENOTFOUND);
+	assert_int_equal(gh_config_token_subject(a, "alice", "prod", NULL, msg, sizeof msg), GH_ENOTFOUND);
+	assert_non_null(strstr(msg, "environment 'prod'"));
+	assert_int_equal(gh_config_token_subject(a, "alice", "staging", "nope", msg, sizeof msg), GH_ENOTFOUND);
+	gh_config_unref(a);
+	static const char *const none[] = {
+		"version: 1\nusers: [{name: erin}]\ngroups: [{name: ops, members: [erin]}]\n",
+		"version: 1\nusers: [{name: erin}]\ngroups: [{name: ops, members: []}]\nadmins: [ops]\n",
+		"version: 1\nusers: [{name: erin, disabled: true}]\ngroups: [{name: ops, members: [erin]}]\nadmins: [ops]\n",
+	};
+	for (size_t i = 0; i < sizeof none / sizeof *none; i++) {
+		struct gh_policy *p = parse_ok(none[i], NULL);
+		assert_false(gh_config_has_admin(p));
+		gh_config_unref(p);
+	}
+	CHECKED("has_admin (3 policies without an enabled admin), token subject checks");
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_scan_section),
 	cmocka_unit_test(test_full_document),
@@ -739,6 +843,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_export_ceiling),
 	cmocka_unit_test(test_groups_and_admins),
 	cmocka_unit_test(test_limits),
+	cmocka_unit_test(test_diff),
+	cmocka_unit_test(test_admin_and_subject_checks),
 };
 
 GH_UNIT_MAIN("test_config", tests)

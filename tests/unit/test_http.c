@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "front/api_handlers.h"
 #include "front/http_parse.h"
 #include "front/query_body.h"
 
@@ -610,6 +611,48 @@ static void test_query_body_errors(void **state)
 	CHECKED("body errors: missing/wrong-type/unknown/duplicate members, bad names, 413 statement_too_large");
 }
 
+/* The endpoint route table: exact paths, prefixes ending in '/', and one '*' segment, with the
+ * variable segment handed to the handler; a segment is never empty and holds no '/'. */
+static const struct gh_api_route *route(const char *method, const char *path, bool *wrong)
+{
+	return gh_api_find(method, strlen(method), path, strlen(path), wrong);
+}
+
+static void test_api_routes(void **state)
+{
+	(void)state;
+	bool wrong = false;
+	const struct gh_api_route *r = route("POST", "/v1/users/bob.smith@example.com/disable", &wrong);
+	assert_non_null(r);
+	assert_ptr_equal(r->fn, gh_api_user_disable);
+	const char *path = "/v1/users/bob.smith@example.com/disable";
+	struct gh_str seg = gh_api_segment(r, path, strlen(path));
+	assert_int_equal(seg.len, strlen("bob.smith@example.com"));
+	assert_memory_equal(seg.p, "bob.smith@example.com", seg.len);
+	assert_ptr_equal(route("POST", "/v1/users/bob/enable", &wrong)->fn, gh_api_user_enable);
+	assert_null(route("POST", "/v1/users//disable", &wrong));
+	assert_null(route("POST", "/v1/users/a/b/disable", &wrong));
+	assert_null(route("POST", "/v1/users/bob/disabled", &wrong));
+	assert_null(route("POST", "/v1/users/disable", &wrong));
+	assert_null(route("GET", "/v1/users/bob/disable", &wrong));
+	assert_true(wrong);
+	r = route("DELETE", "/v1/tokens/tok_ab", &wrong);
+	assert_non_null(r);
+	seg = gh_api_segment(r, "/v1/tokens/tok_ab", 17);
+	assert_int_equal(seg.len, 6);
+	assert_null(route("DELETE", "/v1/tokens/", &wrong));
+	assert_null(route("DELETE", "/v1/tokens/a/b", &wrong));
+	assert_ptr_equal(route("POST", "/v1/tokens", &wrong)->fn, gh_api_token_issue);
+	assert_null(route("GET", "/v1/secrets/x", &wrong));
+	assert_true(wrong);
+	assert_ptr_equal(route("PUT", "/v1/config", &wrong)->fn, gh_api_config_put);
+	r = route("GET", "/v1/config", &wrong);
+	assert_int_equal(gh_api_segment(r, "/v1/config", 10).len, 0);
+	assert_null(route("GET", "/v1/config/x", &wrong));
+	assert_false(wrong);
+	CHECKED("route table: exact, prefix and '*' routes, segments, 405 vs 404");
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_get_complete),
 	cmocka_unit_test(test_post_body),
@@ -626,6 +669,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_bare_lf_request),
 	cmocka_unit_test(test_query_body_valid),
 	cmocka_unit_test(test_query_body_errors),
+	cmocka_unit_test(test_api_routes),
 };
 
 GH_UNIT_MAIN("test_http", tests)
