@@ -64,4 +64,14 @@
 /* Client verbs: response bytes accepted from the server. */
 #define GH_CLIENT_MAX_RESPONSE     (256 * 1024 * 1024)
 
+/* Metrics (src/metrics): labels per family, series per counter or histogram family, families
+ * per registry and buckets per histogram; generous for what the server declares, small enough
+ * that a mistake cannot eat memory. A rendered page larger than GH_METRICS_MAX_PAGE is a bug,
+ * not a busy server, and is refused. */
+#define GH_METRICS_MAX_LABELS      4
+#define GH_METRICS_MAX_SERIES      4096
+#define GH_METRICS_MAX_FAMILIES    128
+#define GH_METRICS_MAX_BUCKETS     32
+#define GH_METRICS_MAX_PAGE        (4 * 1024 * 1024)
+
 #endif
