@@ -20,6 +20,8 @@
 #define GH_DEFAULT_STATEMENT_MS    30000
 /* Pending approvals expire after this many seconds by default (serve --approval-ttl). */
 #define GH_DEFAULT_APPROVAL_TTL    (24 * 3600)
+/* The longest --approval-ttl: a month is already longer than a write should wait. */
+#define GH_MAX_APPROVAL_TTL        (30 * 86400)
 /* Bound parameters per statement: SQLite's own default maximum is 32766. */
 #define GH_MAX_PARAMS              32766
 /* Connections the HTTP front holds at once; more are refused at accept. */
