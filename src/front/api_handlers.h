@@ -9,7 +9,11 @@
 /* api_config.c */
 void gh_api_config_get(struct gh_api_req *req, struct gh_api_resp *resp);
 
+/* api_metrics.c (also served without a token on the --metrics listener, see there) */
+void gh_api_metrics_get(struct gh_api_req *req, struct gh_api_resp *resp);
+
 #define GH_API_ROUTES(X) \
-	X("GET", "/v1/config", GH_API_ADMIN, GH_API_READ, "config.export", gh_api_config_get)
+	X("GET", "/v1/config", GH_API_ADMIN, GH_API_READ, "config.export", gh_api_config_get) \
+	X("GET", "/metrics", GH_API_ADMIN, GH_API_READ, "metrics.read", gh_api_metrics_get)
 
 #endif
