@@ -488,13 +488,18 @@ bool gh_log_sensitive(void)
 	return log_sensitive && log_level == GH_LOG_DEBUG;
 }
 
-/* n cut back so that it does not end inside a UTF-8 sequence. */
+/* The length of z[0..n) cut back so that it does not end inside a UTF-8 sequence (reads only
+ * z[0..n)). */
 static size_t utf8_cut(const char *z, size_t n)
 {
-	size_t k = n;
-	while (k > 0 && k > n - 4 && ((unsigned char)z[k] & 0xC0) == 0x80)
-		k--;
-	return k;
+	if (n == 0)
+		return 0;
+	size_t j = n - 1;
+	while (j > 0 && n - j < 4 && ((unsigned char)z[j] & 0xC0) == 0x80)
+		j--;
+	unsigned char c = (unsigned char)z[j];
+	size_t need = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+	return j + need <= n ? n : j;
 }
 
 /* Writes one line: time, level, msg, then the key/value pairs of ap (if any). A line that
