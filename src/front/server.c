@@ -840,6 +840,8 @@ static void handle_query(struct ctx *c)
 		set_error(c, 403, "wrong_environment", msg, "token-environment");
 		c->verdict.decision = GH_DENY;
 		snprintf(c->verdict.rule, sizeof c->verdict.rule, "token-environment");
+		gh_srv_log_decision(GH_SRV_HTTP, c->request_id, c->claims.sub, res, env, NULL, "deny", c->verdict.rule,
+				    c->sql, c->sqllen, c->params_json);
 		struct gh_audit_record rec;
 		record_query(c, &rec, "query", "denied");
 		return audit_then(c, &rec, NULL);

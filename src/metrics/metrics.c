@@ -30,7 +30,7 @@ struct gh_metrics_family {
 
 struct gh_metrics {
 	struct gh_metrics_family *fam[GH_METRICS_MAX_FAMILIES];
-	size_t n;
+	_Atomic size_t n;  /* published with release after fam[n] is set: a render may run meanwhile */
 };
 
 struct gh_metrics_out {
@@ -188,7 +188,9 @@ static struct gh_metrics_family *declare(struct gh_metrics *m, const char *name,
 
 static struct gh_metrics_family *add(struct gh_metrics *m, struct gh_metrics_family *f)
 {
-	m->fam[m->n++] = f;
+	size_t n = atomic_load_explicit(&m->n, memory_order_relaxed);
+	m->fam[n] = f;
+	atomic_store_explicit(&m->n, n + 1, memory_order_release);
 	return f;
 }
 
@@ -466,7 +468,8 @@ int gh_metrics_render(struct gh_metrics *m, void *scrape, struct gh_buf *b)
 	struct gh_buf page;
 	gh_buf_init(&page, GH_METRICS_MAX_PAGE);
 	int rc = 0;
-	for (size_t i = 0; i < m->n && !rc; i++) {
+	size_t n = atomic_load_explicit(&m->n, memory_order_acquire);
+	for (size_t i = 0; i < n && !rc; i++) {
 		const struct gh_metrics_family *f = m->fam[i];
 		rc = gh_buf_printf(&page, "# HELP %s ", f->name);
 		rc = rc ? rc : put_help(&page, f->help);

@@ -7,10 +7,11 @@
  * label value can never come from a request. Callback families emit their own label values:
  * those must come from the configuration (sink names, say), never from callers' input.
  *
- * Threads: register everything at start-up, before any other thread updates or renders
- * (registration is not thread-safe); afterwards updates and renders may run on any threads at
- * once. A render sees each counter exactly as it was at some instant, and each histogram
- * series consistent with itself (its _count is its +Inf bucket). */
+ * Threads: one thread registers (registration is not thread-safe against itself; a family
+ * registered while another thread renders is published whole, so late registration by the
+ * start-up thread is fine); updates and renders may run on any threads at once. A render sees
+ * each counter as it was at some instant, and each histogram series consistent with itself
+ * (its _count is its +Inf bucket). Families are never removed before gh_metrics_free. */
 #ifndef GH_METRICS_H
 #define GH_METRICS_H
 
