@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "metrics/metrics.h"
 #include "store/store.h"
 
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
@@ -36,7 +38,8 @@ struct gh_audit {
 	struct gh_audit_entry *head, *tail;
 	bool stop, started;
 	pthread_t thread;
-	uint64_t nrecords, nsyncs;
+	_Atomic uint64_t nrecords, nsyncs; /* read by metrics on other threads */
+	struct gh_metrics_family *sync_time; /* fdatasync durations, or NULL */
 
 	/* The store's copy of the head, written at most every GH_AUDIT_HEAD_MS under load, when
 	 * the queue empties, and at close (under wmu). */
@@ -307,9 +310,13 @@ static int write_batch(struct gh_audit *a, struct gh_audit_entry *list)
 		}
 		off += (size_t)w;
 	}
-	if (!rc && fdatasync(a->fd) < 0) {
-		gh_log(GH_LOG_ERROR, "audit log: fdatasync failed: %s", strerror(errno));
-		rc = GH_EAUDIT;
+	if (!rc) {
+		uint64_t t0 = gh_mono_us();
+		if (fdatasync(a->fd) < 0) {
+			gh_log(GH_LOG_ERROR, "audit log: fdatasync failed: %s", strerror(errno));
+			rc = GH_EAUDIT;
+		}
+		gh_metrics_observe_us(a->sync_time, NULL, gh_mono_us() - t0);
 	}
 	if (rc) {
 		if (ftruncate(a->fd, a->size) < 0 || fdatasync(a->fd) < 0)
@@ -319,9 +326,11 @@ static int write_batch(struct gh_audit *a, struct gh_audit_entry *list)
 	a->size += (off_t)a->out.len;
 	a->seq = seq;
 	memcpy(a->hash, hash, 65);
-	a->nsyncs++;
+	uint64_t n = 0;
 	for (struct gh_audit_entry *e = list; e; e = e->next)
-		a->nrecords++;
+		n++;
+	atomic_fetch_add_explicit(&a->nsyncs, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&a->nrecords, n, memory_order_relaxed);
 	/* The head may lag the log (it is a lower bound for truncation checks); never lead it. */
 	a->head_dirty = true;
 	a->head_seq = seq;
@@ -448,8 +457,13 @@ int gh_audit_append(struct gh_audit *a, const struct gh_audit_record *r, int64_t
 
 void gh_audit_stats(struct gh_audit *a, uint64_t *records, uint64_t *syncs)
 {
-	*records = a->nrecords;
-	*syncs = a->nsyncs;
+	*records = atomic_load_explicit(&a->nrecords, memory_order_relaxed);
+	*syncs = atomic_load_explicit(&a->nsyncs, memory_order_relaxed);
+}
+
+void gh_audit_set_sync_metric(struct gh_audit *a, struct gh_metrics_family *h)
+{
+	a->sync_time = h;
 }
 
 void gh_audit_close(struct gh_audit *a)

@@ -52,8 +52,12 @@ int gh_audit_append_n(struct gh_audit *a, const struct gh_audit_record *r, size_
 		      struct gh_error *err);
 /* Drains the queue, stops the writer and closes the log. */
 void gh_audit_close(struct gh_audit *a);
-/* Records written and fsyncs done since open (for metrics and benchmarks). */
+/* Records written and fsyncs done since open (for metrics and benchmarks). Any thread. */
 void gh_audit_stats(struct gh_audit *a, uint64_t *records, uint64_t *syncs);
+/* Each fdatasync's duration is observed in h, an unlabelled histogram of the metrics registry
+ * (metrics/metrics.h). Call before gh_audit_start. */
+struct gh_metrics_family;
+void gh_audit_set_sync_metric(struct gh_audit *a, struct gh_metrics_family *h);
 
 /* A consistent cut of the trail (for backups): the log's bytes [0, bytes) hold records 1..seq,
  * the last one with hash `hash`. */

@@ -82,12 +82,15 @@ static const struct {
 		   "  printed back: no verb or endpoint reads a secret.\n"},
 	{"serve", "gatehouse serve --data DIR [--http 127.0.0.1:8080] [--workers N] [--max-body 1M]\n"
 		  "                [--max-statement 100K] [--max-rows 10000] [--statement-timeout 30s]\n"
-		  "                [--approval-ttl 24h] [--log-level info]\n"
+		  "                [--approval-ttl 24h] [--log-level debug|info|warn|error [--log-sensitive]]\n"
 		  "                [--pg 127.0.0.1:6432 [--pg-tls-cert FILE --pg-tls-key FILE] [--pg-pool 8]\n"
-		  "                 [--pg-max-packet 1M]]\n"
+		  "                 [--pg-max-packet 1M]] [--metrics 127.0.0.1:9090]\n"
 		  "  Runs the HTTP API and, with --pg, the PostgreSQL wire front (dbname=RESOURCE.ENV,\n"
 		  "  user=USER, password=TOKEN). Prints 'listening on http://ADDR:PORT' (then\n"
-		  "  'listening on postgresql://ADDR:PORT') when ready; stops on SIGTERM/SIGINT.\n"},
+		  "  'listening on postgresql://ADDR:PORT', then 'listening on metrics http://ADDR:PORT')\n"
+		  "  when ready; stops on SIGTERM/SIGINT. Logs are JSON lines on stderr; statements and\n"
+		  "  parameters appear only with --log-level debug --log-sensitive. --metrics serves\n"
+		  "  GET /metrics (Prometheus text) without a token on a listener of its own.\n"},
 	{"audit", "gatehouse audit verify --data DIR\n"
 		  "  Checks the hash chain of the audit trail and the head kept in the store.\n"},
 	{"readiness", "gatehouse readiness --data DIR [--format text|json] [--max-token-ttl 8h] [--max-own-group 5]\n"

@@ -435,8 +435,9 @@ int gh_cli_serve(int argc, char **argv)
 			       {"statement-timeout", false, NULL}, {"approval-ttl", false, NULL},
 			       {"log-level", false, NULL},     {"pg", false, NULL},
 			       {"pg-tls-cert", false, NULL},   {"pg-tls-key", false, NULL},
-			       {"pg-pool", false, NULL},       {"pg-max-packet", false, NULL}};
-	struct args a = {o, 14, {0}, 0, false};
+			       {"pg-pool", false, NULL},       {"pg-max-packet", false, NULL},
+			       {"metrics", false, NULL},       {"log-sensitive", true, NULL}};
+	struct args a = {o, sizeof o / sizeof o[0], {0}, 0, false};
 	if (!args_parse(&a, argc, argv, "serve"))
 		return 2;
 	if (a.help) {
@@ -478,7 +479,7 @@ int gh_cli_serve(int argc, char **argv)
 		so.statement_ms = n * 1000;
 	}
 	if ((v = args_get(&a, "approval-ttl"))) {
-		if (gh_parse_duration(v, &n) || n < 1 || n > 30 * 86400)
+		if (gh_parse_duration(v, &n) || n < 1 || n > GH_MAX_APPROVAL_TTL)
 			return cli_usage_error("serve", "--approval-ttl: expected 1s to 30d");
 		so.approval_ttl = n;
 	}
@@ -504,6 +505,13 @@ int gh_cli_serve(int argc, char **argv)
 		else if (strcmp(v, "error") == 0) gh_log_set_level(GH_LOG_ERROR);
 		else return cli_usage_error("serve", "--log-level: expected debug, info, warn or error");
 	}
+	/* Statements and parameters reach the log only when the operator asks twice. */
+	if (args_get(&a, "log-sensitive")) {
+		if (!gh_log_enabled(GH_LOG_DEBUG))
+			return cli_usage_error("serve", "--log-sensitive needs --log-level debug");
+		gh_log_set_sensitive(true);
+	}
+	so.metrics_addr = args_get(&a, "metrics");
 	char db[PATH_MAX];
 	if (gh_path_join(db, sizeof db, so.datadir, "gatehouse.db") || access(db, F_OK) != 0) {
 		fprintf(stderr, "gatehouse serve: %s is not an initialised data directory\n", so.datadir);
@@ -512,7 +520,8 @@ int gh_cli_serve(int argc, char **argv)
 	struct gh_error err;
 	gh_error_clear(&err);
 	if (gh_server_run(&so, &err)) {
-		fprintf(stderr, "gatehouse serve: %s\n", err.message);
+		/* the server's stderr is JSON lines, its last words included */
+		gh_log_kv(GH_LOG_ERROR, "gatehouse serve: cannot run", "error", err.message, NULL);
 		return 1;
 	}
 	return 0;

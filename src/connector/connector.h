@@ -85,8 +85,13 @@ bool gh_pg_lost(PGconn *pg, const PGresult *r);
 /* Ends a COPY the backend started (status PGRES_COPY_*): refuses COPY IN, cancels and drains
  * COPY OUT. */
 void gh_pg_end_copy(PGconn *pg, int status);
-/* Pool counters for tests and metrics. */
+/* Pool counters for tests and metrics: connections open and idle, and requests waiting now,
+ * summed over the pools. */
 void gh_pg_pool_stats(struct gh_pg_pools *p, int *open, int *idle, int *waiting);
+/* Since start: acquires that had to wait for a connection, and those that gave up (timeout). */
+void gh_pg_pool_waits(struct gh_pg_pools *p, uint64_t *waits, uint64_t *timeouts);
+/* Connections allowed per pool (--pg-pool). */
+int gh_pg_pool_max(const struct gh_pg_pools *p);
 
 /* Who is asking, set for row-level security inside every transaction with
  * set_config(name, value, true): gatehouse.user, .groups (comma-separated), .app, .environment. */

@@ -38,6 +38,7 @@ struct gh_pg_pools {
 	struct pool *pools;
 	int max;
 	int64_t wait_ms;
+	uint64_t waits, timeouts;  /* acquires that had to wait; of those, the ones that gave up */
 	gh_pg_dsn_fn dsn;
 	void *arg;
 };
@@ -110,6 +111,22 @@ static void connect_error(PGconn *pg, struct gh_error *err)
 	gh_error_set(err, GH_EIO, "cannot connect to the resource's database: %s", clean);
 }
 
+/* Backends' notices (RAISE NOTICE, "relation already exists, skipping"...) may quote data:
+ * libpq's default prints them on stderr. They go to the log only when sensitive logging is on
+ * (--log-level debug --log-sensitive), as JSON like every other line. */
+static void on_notice(void *arg, const char *message)
+{
+	(void)arg;
+	if (!gh_log_sensitive())
+		return;
+	char clean[1024];
+	snprintf(clean, sizeof clean, "%s", message ? message : "");
+	size_t n = strlen(clean);
+	while (n && (clean[n - 1] == '\n' || clean[n - 1] == '\r'))
+		clean[--n] = '\0';
+	gh_log_kv(GH_LOG_DEBUG, "backend notice", "notice", clean, NULL);
+}
+
 static PGconn *open_conn(struct gh_pg_pools *p, const char *secret, struct gh_error *err)
 {
 	if (gh_pq_load(err))
@@ -137,6 +154,7 @@ static PGconn *open_conn(struct gh_pg_pools *p, const char *secret, struct gh_er
 		PQfinish(pg);
 		return NULL;
 	}
+	PQsetNoticeProcessor(pg, on_notice, NULL);
 	return pg;
 }
 
@@ -160,6 +178,7 @@ int gh_pg_acquire(struct gh_pg_pools *p, const char *resource, const char *envir
 		return gh_error_set(err, GH_ENOMEM, "out of memory");
 	}
 	struct gh_pg_conn *stale = NULL;
+	bool waited = false;
 	for (;;) {
 		while (q->idle) {
 			struct gh_pg_conn *c = q->idle;
@@ -185,10 +204,14 @@ int gh_pg_acquire(struct gh_pg_pools *p, const char *resource, const char *envir
 		}
 		if (q->open < p->max)
 			break;
+		if (!waited)
+			p->waits++;
+		waited = true;
 		q->waiting++;
 		int w = pthread_cond_timedwait(&p->cv, &p->mu, &deadline);
 		q->waiting--;
 		if (w != 0 && !q->idle && q->open >= p->max) {
+			p->timeouts++;
 			pthread_mutex_unlock(&p->mu);
 			while (stale) {
 				struct gh_pg_conn *n = stale->next;
@@ -291,6 +314,19 @@ void gh_pg_pool_stats(struct gh_pg_pools *p, int *open, int *idle, int *waiting)
 	*open = o;
 	*idle = i;
 	*waiting = w;
+}
+
+void gh_pg_pool_waits(struct gh_pg_pools *p, uint64_t *waits, uint64_t *timeouts)
+{
+	pthread_mutex_lock(&p->mu);
+	*waits = p->waits;
+	*timeouts = p->timeouts;
+	pthread_mutex_unlock(&p->mu);
+}
+
+int gh_pg_pool_max(const struct gh_pg_pools *p)
+{
+	return p->max;
 }
 
 /* ---------------------------------------------------------------- running statements */

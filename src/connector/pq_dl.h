@@ -17,7 +17,7 @@
 	X(PQftype) X(PQgetCancel) X(PQgetCopyData) X(PQgetResult) X(PQgetisnull) X(PQgetlength) X(PQgetvalue) \
 	X(PQnfields) X(PQnparams) X(PQparamtype) X(PQpipelineStatus) X(PQpipelineSync) X(PQprepare)           \
 	X(PQputCopyEnd) X(PQresultErrorField) X(PQresultStatus) X(PQsendQueryParams) X(PQsetSingleRowMode)     \
-	X(PQstatus) X(PQtransactionStatus)
+	X(PQsetNoticeProcessor) X(PQstatus) X(PQtransactionStatus)
 
 struct gh_pq_api {
 #define GH_PQ_MEMBER(f) __typeof__(&f) f;
@@ -69,6 +69,7 @@ int gh_pq_load(struct gh_error *err);
 #define PQresultStatus gh_pq.PQresultStatus
 #define PQsendQueryParams gh_pq.PQsendQueryParams
 #define PQsetSingleRowMode gh_pq.PQsetSingleRowMode
+#define PQsetNoticeProcessor gh_pq.PQsetNoticeProcessor
 #define PQstatus gh_pq.PQstatus
 #define PQtransactionStatus gh_pq.PQtransactionStatus
 

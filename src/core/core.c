@@ -463,29 +463,106 @@ fail:
 /* ---- logging ---- */
 
 static enum gh_log_level log_level = GH_LOG_INFO;
+static bool log_sensitive;
+
+/* A log value longer than this is cut: a line stays readable and bounded. */
+#define GH_LOG_MAX_VALUE 4096
 
 void gh_log_set_level(enum gh_log_level l)
 {
 	log_level = l;
 }
 
-void gh_log(enum gh_log_level l, const char *fmt, ...)
+bool gh_log_enabled(enum gh_log_level l)
+{
+	return l >= log_level;
+}
+
+void gh_log_set_sensitive(bool on)
+{
+	log_sensitive = on;
+}
+
+bool gh_log_sensitive(void)
+{
+	return log_sensitive && log_level == GH_LOG_DEBUG;
+}
+
+/* The length of z[0..n) cut back so that it does not end inside a UTF-8 sequence (reads only
+ * z[0..n)). */
+static size_t utf8_cut(const char *z, size_t n)
+{
+	if (n == 0)
+		return 0;
+	size_t j = n - 1;
+	while (j > 0 && n - j < 4 && ((unsigned char)z[j] & 0xC0) == 0x80)
+		j--;
+	unsigned char c = (unsigned char)z[j];
+	size_t need = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+	return j + need <= n ? n : j;
+}
+
+/* Writes one line: time, level, msg, then the key/value pairs of ap (if any). A line that
+ * cannot be formed is replaced by one that says so: stderr never gets half a JSON object. */
+static void log_line(enum gh_log_level l, const char *msg, va_list *ap)
 {
 	static const char *names[] = {"debug", "info", "warn", "error"};
-	if (l < log_level)
-		return;
-	char msg[1024], ts[32];
+	char ts[32];
 	struct gh_buf b;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
+	bool truncated = false;
 	gh_time_rfc3339(gh_now_ms(), ts, sizeof ts);
-	gh_buf_init(&b, 4096);
-	gh_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":", ts, names[l]);
-	gh_buf_json_string(&b, msg, strlen(msg));
-	gh_buf_puts(&b, "}\n");
-	if (b.data)
+	gh_buf_init(&b, 64 * 1024);
+	int rc = gh_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":", ts, names[l]);
+	rc = rc ? rc : gh_buf_json_string(&b, msg, strlen(msg));
+	for (const char *k; ap && !rc && (k = va_arg(*ap, const char *));) {
+		const char *v = va_arg(*ap, const char *);
+		rc = gh_buf_printf(&b, ",\"%s\":", k);
+		if (rc)
+			break;
+		if (!v) {
+			rc = gh_buf_puts(&b, "null");
+			continue;
+		}
+		size_t n = strlen(v);
+		if (n > GH_LOG_MAX_VALUE) {
+			n = utf8_cut(v, GH_LOG_MAX_VALUE);
+			truncated = true;
+		}
+		rc = gh_buf_json_string(&b, v, n);
+	}
+	if (!rc && truncated)
+		rc = gh_buf_puts(&b, ",\"truncated\":true");
+	rc = rc ? rc : gh_buf_puts(&b, "}\n");
+	if (rc) {
+		gh_buf_reset(&b);
+		rc = gh_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"log line too long\"}\n", ts,
+				   names[l]);
+	}
+	if (!rc && b.data)
 		fwrite(b.data, 1, b.len, stderr);
 	gh_buf_free(&b);
+}
+
+void gh_log(enum gh_log_level l, const char *fmt, ...)
+{
+	if (l < log_level)
+		return;
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (n >= (int)sizeof msg) /* cut: not inside a UTF-8 sequence */
+		msg[utf8_cut(msg, sizeof msg - 1)] = '\0';
+	log_line(l, msg, NULL);
+}
+
+void gh_log_kv(enum gh_log_level l, const char *msg, ...)
+{
+	if (l < log_level)
+		return;
+	va_list ap;
+	va_start(ap, msg);
+	log_line(l, msg, &ap);
+	va_end(ap);
 }

@@ -91,10 +91,23 @@ int gh_write_file_atomic(const char *path, const void *data, size_t len, int mod
 /* Joins dir and name into out; GH_ETOOBIG when it does not fit. */
 int gh_path_join(char *out, size_t outlen, const char *dir, const char *name);
 
-/* Logging to stderr as JSON lines. Library code does not print; the server and CLI do. */
+/* Logging to stderr as JSON lines, one object per line: {"time","level","msg", fields...}.
+ * Library code does not print; the server and CLI do. Set the level (and sensitivity) once at
+ * start-up, before other threads log. Lines are written whole (one write per line). */
 enum gh_log_level { GH_LOG_DEBUG, GH_LOG_INFO, GH_LOG_WARN, GH_LOG_ERROR };
 void gh_log_set_level(enum gh_log_level l);
+bool gh_log_enabled(enum gh_log_level l);
+/* Statement text, parameters and backends' notices may be logged only when gh_log_sensitive()
+ * is true: the level is debug AND the operator asked for it (serve --log-sensitive). Secrets
+ * (tokens, keys, DSNs, secret values) are never logged, whatever this says. */
+void gh_log_set_sensitive(bool on);
+bool gh_log_sensitive(void);
+/* A line whose msg is printf-formatted (at most 1 KiB). */
 void gh_log(enum gh_log_level l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A line with fields: after msg, pairs of key and value strings ending at a NULL key; a NULL
+ * value is written as null. Values longer than 4 KiB are cut (at a UTF-8 boundary) and the
+ * key "truncated" is added. Keys must be plain names (they are not escaped). */
+void gh_log_kv(enum gh_log_level l, const char *msg, ...) __attribute__((sentinel));
 
 /* A string-keyed hash map owning copies of its keys; values are opaque pointers.
  * Not thread-safe: each user owns one. */

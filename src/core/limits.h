@@ -20,6 +20,8 @@
 #define GH_DEFAULT_STATEMENT_MS    30000
 /* Pending approvals expire after this many seconds by default (serve --approval-ttl). */
 #define GH_DEFAULT_APPROVAL_TTL    (24 * 3600)
+/* The longest --approval-ttl: a month is already longer than a write should wait. */
+#define GH_MAX_APPROVAL_TTL        (30 * 86400)
 /* Bound parameters per statement: SQLite's own default maximum is 32766. */
 #define GH_MAX_PARAMS              32766
 /* Connections the HTTP front holds at once; more are refused at accept. */
@@ -68,5 +70,15 @@
 
 /* Client verbs: response bytes accepted from the server. */
 #define GH_CLIENT_MAX_RESPONSE     (256 * 1024 * 1024)
+
+/* Metrics (src/metrics): labels per family, series per counter or histogram family, families
+ * per registry and buckets per histogram; generous for what the server declares, small enough
+ * that a mistake cannot eat memory. A rendered page larger than GH_METRICS_MAX_PAGE is a bug,
+ * not a busy server, and is refused. */
+#define GH_METRICS_MAX_LABELS      4
+#define GH_METRICS_MAX_SERIES      4096
+#define GH_METRICS_MAX_FAMILIES    128
+#define GH_METRICS_MAX_BUCKETS     32
+#define GH_METRICS_MAX_PAGE        (4 * 1024 * 1024)
 
 #endif

@@ -50,6 +50,7 @@ struct pstmt {
 	uint32_t *types;
 	size_t ntypes;
 	struct gh_sql_analysis *a; /* set on first use */
+	uint64_t analysis_us;      /* time analysis took, until the first Execute counts it */
 };
 
 struct portal {
@@ -252,6 +253,7 @@ struct stmt_run {
 	bool describe;                    /* send RowDescription / NoData before rows */
 	struct portal *portal;            /* extended protocol: where rows beyond max_rows wait */
 	int32_t max_rows;
+	uint64_t analysis_us;             /* for the decision-time metric */
 };
 
 static void set_cancel(struct pgc *pc, PGconn *pg)
@@ -399,7 +401,8 @@ static int backend(struct pjob *j, struct gh_pg_conn **out)
 	uint64_t epoch = __atomic_load_n(&srv->secrets_epoch, __ATOMIC_ACQUIRE);
 	int rc = gh_pg_acquire(srv->pg, j->res->name, j->resenv->env, j->resenv->secret, epoch, out, &err);
 	if (rc) {
-		gh_log(GH_LOG_ERROR, "resource %s/%s: %s", j->res->name, j->resenv->env, err.message);
+		gh_log_kv(GH_LOG_ERROR, "resource unavailable", "resource", j->res->name, "environment", j->resenv->env,
+			  "error", err.message, NULL);
 		err_msg(&j->out, "ERROR", rc == GH_ETIMEOUT ? "53300" : "08001",
 			rc == GH_ETIMEOUT ? "every connection to the resource is busy; try again"
 					  : "the resource's database cannot be reached",
@@ -422,6 +425,7 @@ static int run_backend_once(struct pjob *j, const struct stmt_run *s, enum gh_sq
 	*retry = false;
 	if (backend(j, &conn))
 		return GH_EIO;
+	uint64_t t0 = gh_mono_us();
 	PGconn *pg = gh_pg_conn_pg(conn);
 	struct gh_exec_result er;
 	memset(&er, 0, sizeof er);
@@ -554,6 +558,7 @@ static int run_backend_once(struct pjob *j, const struct stmt_run *s, enum gh_sq
 			pc->pinned = NULL;
 		}
 	}
+	gh_srv_time_backend(srv, true, gh_mono_us() - t0);
 	if (failed)
 		return GH_EIO;
 	*rows = n;
@@ -565,8 +570,8 @@ static int run_backend(struct pjob *j, const struct stmt_run *s, enum gh_sql_cla
 	bool retry = false;
 	int rc = run_backend_once(j, s, cls, rows, &retry);
 	if (retry) {
-		gh_log(GH_LOG_WARN, "resource %s/%s: a pooled connection was lost; retrying the read once",
-		       j->res->name, j->resenv->env);
+		gh_log_kv(GH_LOG_WARN, "a pooled connection was lost; retrying the read once", "resource", j->res->name,
+			  "environment", j->resenv->env, NULL);
 		rc = run_backend_once(j, s, cls, rows, &retry);
 	}
 	return rc;
@@ -602,6 +607,9 @@ static int decide_and_run(struct pjob *j, const struct stmt_run *s, const struct
 	struct gh_audit_record r;
 	char *stmt_copy = NULL;
 	int result = GH_EDENIED;
+	/* for the metrics: how this statement was decided ("error": refused before any decision) */
+	const char *m_decision = "error";
+	char m_rule[sizeof ((struct gh_verdict *)0)->rule] = "";
 
 	if (pc->txn == 'E' && !(st && (st->session == GH_SESSION_ROLLBACK || st->session == GH_SESSION_COMMIT))) {
 		err_msg(&j->out, "ERROR", "25P02",
@@ -612,6 +620,8 @@ static int decide_and_run(struct pjob *j, const struct stmt_run *s, const struct
 	if (cls == GH_SQL_SESSION && st) {
 		switch (st->session) {
 		case GH_SESSION_BEGIN: {
+			m_decision = "allow";
+			snprintf(m_rule, sizeof m_rule, "client-transaction");
 			if (pc->pinned) {
 				struct gh_pgw_notice n = {"WARNING", "25001", "there is already a transaction in progress",
 							  NULL, NULL, 0};
@@ -621,8 +631,10 @@ static int decide_and_run(struct pjob *j, const struct stmt_run *s, const struct
 				goto out;
 			}
 			struct gh_pg_conn *conn = NULL;
-			if (backend(j, &conn))
+			if (backend(j, &conn)) {
+				m_decision = "error";
 				goto out;
+			}
 			/* A client transaction is read-only unless the policy would let this caller
 			 * write here: a misclassified statement inside it still cannot write. */
 			struct gh_request_facts f = {pc->claims.sub, pc->claims.app, pc->resource, pc->env,
@@ -637,6 +649,7 @@ static int decide_and_run(struct pjob *j, const struct stmt_run *s, const struct
 			if (gh_pg_begin(gh_pg_conn_pg(conn), ro, srv->o.statement_ms, &cl, &er)) {
 				err_msg(&j->out, "ERROR", er.sqlstate[0] ? er.sqlstate : "08006", er.error, NULL, NULL);
 				gh_pg_release(conn);
+				m_decision = "error";
 				goto out;
 			}
 			pc->pinned = conn;
@@ -648,6 +661,8 @@ static int decide_and_run(struct pjob *j, const struct stmt_run *s, const struct
 		case GH_SESSION_COMMIT:
 		case GH_SESSION_ROLLBACK: {
 			bool commit = st->session == GH_SESSION_COMMIT && pc->txn == 'T';
+			m_decision = "allow";
+			snprintf(m_rule, sizeof m_rule, "client-transaction");
 			if (!pc->pinned) {
 				struct gh_pgw_notice n = {"WARNING", "25P01", "there is no transaction in progress", NULL,
 							  NULL, 0};
@@ -687,6 +702,8 @@ static int decide_and_run(struct pjob *j, const struct stmt_run *s, const struct
 		case GH_SESSION_SET:
 		case GH_SESSION_RESET:
 			if (!pc->pinned || !st->set_local) {
+				m_decision = "deny";
+				snprintf(m_rule, sizeof m_rule, "session-statement");
 				err_msg(&j->out, "ERROR", "0A000",
 					"session settings are not kept behind Gatehouse (connections are pooled)",
 					NULL, "use SET LOCAL inside a transaction block");
@@ -705,6 +722,7 @@ static int decide_and_run(struct pjob *j, const struct stmt_run *s, const struct
 	struct gh_request_facts f = {pc->claims.sub, pc->claims.app, pc->resource, pc->env, fc, a->reason,
 				     a->own_only};
 	struct gh_verdict v;
+	uint64_t t_dec = gh_mono_us();
 	gh_policy_decide(j->policy, &f, &v);
 	if (v.decision != GH_DENY && a->copy) {
 		v.decision = GH_DENY;
@@ -718,6 +736,11 @@ static int decide_and_run(struct pjob *j, const struct stmt_run *s, const struct
 			 "writes in '%s' wait for a reviewer, one statement at a time: send this one outside a "
 			 "transaction block", pc->env);
 	}
+	gh_srv_time_decision(srv, GH_SRV_PGWIRE, s->analysis_us + (gh_mono_us() - t_dec));
+	m_decision = gh_decision_name(v.decision);
+	snprintf(m_rule, sizeof m_rule, "%s", v.rule);
+	gh_srv_log_decision(GH_SRV_PGWIRE, NULL, pc->claims.sub, pc->resource, pc->env, gh_sql_class_name(f.cls),
+			    m_decision, v.rule, s->sql, s->len, params);
 	if (v.decision == GH_DENY) {
 		char m[700];
 		snprintf(m, sizeof m, "permission denied by Gatehouse: %s (rule %s)", v.message, v.rule);
@@ -785,6 +808,7 @@ static int decide_and_run(struct pjob *j, const struct stmt_run *s, const struct
 	audit(j, &r, false);
 	result = rc;
 out:
+	gh_srv_count(srv, GH_SRV_PGWIRE, m_decision, m_rule);
 	free(stmt_copy);
 	free(params);
 	gh_buf_free(&tables);
@@ -814,6 +838,7 @@ static bool syntax_error(struct pjob *j, const struct gh_sql_analysis *a, const 
 	memset(&v, 0, sizeof v);
 	v.decision = GH_DENY;
 	snprintf(v.rule, sizeof v.rule, "forbidden-statement");
+	gh_srv_count(j->pc->pw->srv, GH_SRV_PGWIRE, "deny", v.rule);
 	struct gh_audit_record r;
 	struct gh_buf tables;
 	gh_buf_init(&tables, 1024);
@@ -829,6 +854,7 @@ static void simple_query(struct pjob *j, const struct gh_str *q)
 {
 	struct pgc *pc = j->pc;
 	struct gh_sql_analysis *a = NULL;
+	uint64_t t0 = gh_mono_us();
 	if (q->len == 0 || !(a = analyse(j, q->p, q->len))) {
 		if (q->len == 0)
 			gh_pgw_build_empty_query(&j->out);
@@ -842,19 +868,23 @@ static void simple_query(struct pjob *j, const struct gh_str *q)
 	}
 	if (syntax_error(j, a, q->p, q->len))
 		goto done;
+	uint64_t analysis_us = gh_mono_us() - t0;
 	if (a->nstmts <= 1) {
-		struct stmt_run s = {.sql = q->p, .len = q->len, .a = a, .describe = true};
+		struct stmt_run s = {.sql = q->p, .len = q->len, .a = a, .describe = true, .analysis_us = analysis_us};
 		decide_and_run(j, &s, a->nstmts ? &a->stmts[0] : NULL);
 	} else {
 		/* Several statements: a refused part refuses the whole text before any part runs. */
 		if (a->cls == GH_SQL_DESTRUCTIVE || a->cls == GH_SQL_FORBIDDEN) {
-			struct stmt_run s = {.sql = q->p, .len = q->len, .a = a, .describe = true};
+			struct stmt_run s = {.sql = q->p, .len = q->len, .a = a, .describe = true,
+					     .analysis_us = analysis_us};
 			decide_and_run(j, &s, NULL);
 		} else {
 			for (size_t i = 0; i < a->nstmts; i++) {
 				struct stmt_run s = {.sql = q->p + a->stmts[i].offset, .len = a->stmts[i].len, .a = a,
 						     .describe = true};
+				uint64_t t1 = gh_mono_us();
 				struct gh_sql_analysis *one = analyse(j, s.sql, s.len);
+				s.analysis_us = gh_mono_us() - t1;
 				if (!one) {
 					err_msg(&j->out, "ERROR", "53200", "out of memory", NULL, NULL);
 					break;
@@ -918,7 +948,9 @@ static void msg_parse_decoded(struct pjob *j, const struct gh_pgw_parse *pp)
 	st->ntypes = p.ntypes;
 	if (p.ntypes)
 		memcpy(st->types, p.types, p.ntypes * sizeof *st->types);
+	uint64_t t0 = gh_mono_us();
 	st->a = analyse(j, st->sql, st->len);
+	st->analysis_us = gh_mono_us() - t0;
 	if (!st->a) {
 		stmt_free(st);
 		return ext_error(j, "53200", "out of memory");
@@ -1028,6 +1060,10 @@ static void msg_bind_decoded(struct pjob *j, const struct gh_pgw_bind *bp)
 		}
 	}
 	po->result_format = rf;
+	if (po->st) { /* the analysis is counted once, at the first Execute of the statement */
+		po->st->analysis_us = st->analysis_us;
+		st->analysis_us = 0;
+	}
 	if (oom || gh_map_put(pc->portals, b.portal.p, b.portal.len, po)) {
 		portal_free(po);
 		return ext_error(j, "53200", "out of memory");
@@ -1046,6 +1082,8 @@ static void describe_backend(struct pjob *j, const struct pstmt *st, bool params
 	struct gh_verdict v;
 	gh_policy_decide(j->policy, &f, &v);
 	if (v.decision == GH_DENY) {
+		/* refused here, the statement never reaches an Execute: this is its decision */
+		gh_srv_count(pc->pw->srv, GH_SRV_PGWIRE, "deny", v.rule);
 		char m[700];
 		snprintf(m, sizeof m, "permission denied by Gatehouse: %s (rule %s)", v.message, v.rule);
 		return ext_error(j, "42501", m);
@@ -1153,7 +1191,9 @@ static void msg_execute(struct pjob *j, const struct gh_pgw_msg *m)
 	struct stmt_run s = {.sql = po->st->sql, .len = po->st->len, .a = po->st->a, .n = po->n,
 			     .vals = (const char *const *)po->vals, .lens = po->lens, .fmts = po->fmts,
 			     .types = po->st->types, .result_format = po->result_format, .describe = po->describe,
-			     .portal = po, .max_rows = e.max_rows > 0 ? e.max_rows : 0};
+			     .portal = po, .max_rows = e.max_rows > 0 ? e.max_rows : 0,
+			     .analysis_us = po->st->analysis_us};
+	po->st->analysis_us = 0;
 	/* types: only as many as Parse gave; libpq wants n entries or NULL */
 	uint32_t *types = NULL;
 	if (po->st->ntypes && po->st->ntypes < po->n) {

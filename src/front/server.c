@@ -34,6 +34,7 @@
 #include "config/config.h"
 #include "connector/connector.h"
 #include "front/api.h"
+#include "front/api_handlers.h"
 #include "front/http_parse.h"
 #include "front/query_body.h"
 #include "identity/identity.h"
@@ -53,6 +54,7 @@ struct conn {
 	bool busy;     /* a request is in flight; further input waits */
 	bool closed;   /* the socket is gone; free when the request returns */
 	bool lingering;/* last response queued: discard input, half-close once written, then free */
+	bool metrics_only; /* accepted on the --metrics listener: GET /metrics and /healthz only */
 	size_t need;   /* bytes of input needed before parsing again (0: any) */
 };
 
@@ -225,6 +227,11 @@ static void finish(struct ctx *c)
 	struct server *srv = c->srv;
 	struct conn *cn = c->conn;
 	srv->inflight--;
+	/* counted before the answer leaves: a client that reads its answer, then the metrics, sees
+	 * its request in them */
+	if (c->route == R_QUERY)
+		gh_srv_count(srv, GH_SRV_HTTP, c->verdict.rule[0] ? gh_decision_name(c->verdict.decision) : "error",
+			     c->verdict.rule);
 	if (cn->closed) {
 		conn_free(cn);
 	} else {
@@ -470,7 +477,10 @@ void gh_srv_refresh(struct server *srv)
 					gh_config_unref(srv->policy);
 				srv->policy = p;
 				srv->policy_version = version;
-				gh_log(GH_LOG_INFO, "policy version %lld loaded", (long long)version);
+				char msg[64], num[24];
+				snprintf(msg, sizeof msg, "policy version %lld loaded", (long long)version);
+				snprintf(num, sizeof num, "%lld", (long long)version);
+				gh_log_kv(GH_LOG_INFO, msg, "policy_version", num, NULL);
 			} else {
 				gh_log(GH_LOG_ERROR, "stored policy version %lld does not load: %s", (long long)version,
 				       err.message);
@@ -609,7 +619,9 @@ static void run_statement(struct ctx *c, struct worker *w, const char *sql, size
 	struct gh_exec_limits lim = {srv->o.max_rows, GH_DEFAULT_MAX_RESULT_BYTES, srv->o.statement_ms};
 	enum gh_sql_class cls = c->analysis->cls;
 	if (c->res_def->kind == GH_RESOURCE_SQLITE) {
+		uint64_t t0 = gh_mono_us();
 		gh_connector_exec(w->conn, c->resenv->path, cls, sql, len, params, &lim, &c->exec);
+		gh_srv_time_backend(srv, false, gh_mono_us() - t0);
 		if (cls != GH_SQL_READ)
 			__atomic_add_fetch(&srv->schema_epoch, 1, __ATOMIC_RELEASE);
 		return;
@@ -624,19 +636,22 @@ static void run_statement(struct ctx *c, struct worker *w, const char *sql, size
 			snprintf(c->backend_message, sizeof c->backend_message, "%s",
 				 err.code == GH_ETIMEOUT ? "every connection to the resource is busy; try again"
 							 : "the resource's database cannot be reached");
-			gh_log(GH_LOG_ERROR, "resource %s/%s: %s", c->res_def->name, c->resenv->env, err.message);
+			gh_log_kv(GH_LOG_ERROR, "resource unavailable", "resource", c->res_def->name, "environment",
+				  c->resenv->env, "error", err.message, NULL);
 			c->exec.status = GH_EIO;
 			snprintf(c->exec.error, sizeof c->exec.error, "%s", c->backend_message);
 			return;
 		}
 		bool reused = gh_pg_conn_reused(pc);
 		gh_buf_reset(&c->exec.json);
+		uint64_t t0 = gh_mono_us();
 		gh_pg_exec(pc, cls, sql, len, params, &lim, &claims, &c->exec);
+		gh_srv_time_backend(srv, true, gh_mono_us() - t0);
 		gh_pg_release(pc);
 		if (!(c->exec.conn_lost && reused && cls == GH_SQL_READ))
 			return;
-		gh_log(GH_LOG_WARN, "resource %s/%s: a pooled connection was lost; retrying the read once",
-		       c->res_def->name, c->resenv->env);
+		gh_log_kv(GH_LOG_WARN, "a pooled connection was lost; retrying the read once", "resource",
+			  c->res_def->name, "environment", c->resenv->env, NULL);
 	}
 }
 
@@ -688,7 +703,8 @@ static void w_insert_approval(struct ctx *c, struct worker *w)
 static int resource_unavailable(struct ctx *c, const struct gh_error *err)
 {
 	set_error(c, 502, "resource_unavailable", "the resource's database cannot be opened", NULL);
-	gh_log(GH_LOG_ERROR, "resource %s/%s: %s", c->resource, c->environment, err->message);
+	gh_log_kv(GH_LOG_ERROR, "resource unavailable", "resource", c->resource, "environment", c->environment,
+		  "error", err->message, NULL);
 	return GH_EIO;
 }
 
@@ -824,6 +840,8 @@ static void handle_query(struct ctx *c)
 		set_error(c, 403, "wrong_environment", msg, "token-environment");
 		c->verdict.decision = GH_DENY;
 		snprintf(c->verdict.rule, sizeof c->verdict.rule, "token-environment");
+		gh_srv_log_decision(GH_SRV_HTTP, c->request_id, c->claims.sub, res, env, NULL, "deny", c->verdict.rule,
+				    c->sql, c->sqllen, c->params_json);
 		struct gh_audit_record rec;
 		record_query(c, &rec, "query", "denied");
 		return audit_then(c, &rec, NULL);
@@ -838,6 +856,7 @@ static void handle_query(struct ctx *c)
 static void w_query(struct ctx *c, struct worker *w)
 {
 	const char *res = c->resource, *env = c->environment;
+	uint64_t t0 = gh_mono_us();
 	if (analyse(c, w)) {
 		if (!c->status)
 			set_error(c, 500, "internal", "statement analysis failed", NULL);
@@ -864,6 +883,9 @@ static void w_query(struct ctx *c, struct worker *w)
 			 "transaction control and session settings have no effect over HTTP: each request is its "
 			 "own transaction");
 	}
+	gh_srv_time_decision(c->srv, GH_SRV_HTTP, gh_mono_us() - t0);
+	gh_srv_log_decision(GH_SRV_HTTP, c->request_id, c->claims.sub, res, env, gh_sql_class_name(c->analysis->cls),
+			    gh_decision_name(c->verdict.decision), c->verdict.rule, c->sql, c->sqllen, c->params_json);
 	struct gh_audit_record rec;
 	switch (c->verdict.decision) {
 	case GH_DENY:
@@ -1279,6 +1301,23 @@ static void dispatch(struct ctx *c)
 	bool get = gh_str_eq(m, "GET"), post = gh_str_eq(m, "POST");
 	enum route want_get = R_NONE, want_post = R_NONE;
 
+	if (c->conn->metrics_only) {
+		/* the tokenless listener: the metrics page (no data, fixed labels; see api_metrics.c)
+		 * and liveness, nothing else; a scrape is not audited */
+		static const struct gh_api_route open_metrics = {"GET", "/metrics", GH_API_OPEN, GH_API_READ, NULL,
+								 gh_api_metrics_get};
+		bool metrics = gh_str_eq(p, "/metrics"), health = gh_str_eq(p, "/healthz");
+		if ((metrics || health) && !get)
+			set_error(c, 405, "method_not_allowed", "method not allowed on this endpoint", NULL);
+		else if (metrics)
+			return dispatch_api(c, &open_metrics);
+		else if (health)
+			set_ok(c, 200, "\"status\":\"ok\"", strlen("\"status\":\"ok\""));
+		else
+			set_error(c, 404, "not_found", "this listener serves only GET /metrics and GET /healthz", NULL);
+		return to_loop(c);
+	}
+
 	if (gh_str_eq(p, "/healthz")) want_get = R_HEALTH;
 	else if (gh_str_eq(p, "/.well-known/jwks.json")) want_get = R_JWKS;
 	else if (gh_str_eq(p, "/v1/query")) want_post = R_QUERY;
@@ -1468,9 +1507,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+static void accept_conn(struct server *srv, evutil_socket_t fd, struct sockaddr *sa, bool metrics_only)
 {
-	struct server *srv = arg;
 	if (srv->nconns >= GH_HTTP_MAX_CONNECTIONS || srv->stopping) {
 		evutil_closesocket(fd);
 		return;
@@ -1481,6 +1519,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		return;
 	}
 	cn->srv = srv;
+	cn->metrics_only = metrics_only;
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	char host[INET6_ADDRSTRLEN] = "?";
@@ -1515,6 +1554,17 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	bufferevent_enable(cn->bev, EV_READ | EV_WRITE);
 }
 
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	accept_conn(arg, fd, sa, false);
+}
+
+static void on_accept_metrics(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+			      void *arg)
+{
+	accept_conn(arg, fd, sa, true);
+}
+
 /* ---------------------------------------------------------------- start and stop */
 
 static void on_drain(evutil_socket_t fd, short what, void *arg)
@@ -1532,6 +1582,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	srv->stopping = true;
 	gh_log(GH_LOG_INFO, "signal %d: stopping after %d request(s) in flight", (int)sig, srv->inflight);
 	evconnlistener_disable(srv->listener);
+	if (srv->metrics_listener)
+		evconnlistener_disable(srv->metrics_listener);
 	gh_pgwire_stop(srv);
 	srv->stop_deadline = gh_mono_us() + 10u * 1000000u;
 	struct timeval tick = {0, 20000};
@@ -1621,6 +1673,33 @@ static int pg_dsn(void *arg, const char *secret, char *out, size_t cap)
 	return 0;
 }
 
+/* Prints "listening on SCHEME://ADDR:PORT" for l's bound address. */
+static void print_listener(struct evconnlistener *l, const char *scheme)
+{
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof bound;
+	getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&bound, &blen);
+	char host[INET6_ADDRSTRLEN] = "?";
+	if (bound.ss_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&bound;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+		printf("listening on %s://%s:%d\n", scheme, host, ntohs(in->sin_port));
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&bound;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+		printf("listening on %s://[%s]:%d\n", scheme, host, ntohs(in6->sin6_port));
+	}
+}
+
+/* libevent's warnings and errors, as log lines. */
+static void on_libevent_log(int severity, const char *msg)
+{
+	enum gh_log_level l = severity >= EVENT_LOG_ERR ? GH_LOG_ERROR : severity == EVENT_LOG_WARN ? GH_LOG_WARN
+			      : severity == EVENT_LOG_MSG				       ? GH_LOG_INFO
+											       : GH_LOG_DEBUG;
+	gh_log_kv(l, "libevent", "detail", msg, NULL);
+}
+
 int gh_server_run(const struct gh_server_opts *o, struct gh_error *err)
 {
 	struct server *srv = calloc(1, sizeof *srv);
@@ -1704,12 +1783,15 @@ int gh_server_run(const struct gh_server_opts *o, struct gh_error *err)
 		gh_log(GH_LOG_WARN, "no policy applied yet: every data request is refused until 'gatehouse apply'");
 	if ((rc = gh_audit_open(o->datadir, &srv->audit, err)))
 		goto out;
+	if ((rc = gh_srv_metrics_init(srv, err)))
+		goto out;
 	if ((rc = gh_audit_start(srv->audit))) {
 		gh_error_set(err, rc, "cannot start the audit writer");
 		goto out;
 	}
 
 	evthread_use_pthreads();
+	event_set_log_callback(on_libevent_log); /* libevent's own warnings: JSON lines too */
 	srv->base = event_base_new();
 	if (!srv->base) {
 		rc = gh_error_set(err, GH_EINTERNAL, "cannot create the event loop");
@@ -1727,6 +1809,21 @@ int gh_server_run(const struct gh_server_opts *o, struct gh_error *err)
 	if (!srv->listener) {
 		rc = gh_error_set(err, GH_EIO, "cannot listen on %s: %s", o->http_addr, strerror(errno));
 		goto out;
+	}
+	if (o->metrics_addr) {
+		if (gh_srv_parse_addr(o->metrics_addr, &ss, &sslen)) {
+			rc = gh_error_set(err, GH_EINVAL, "--metrics: expected HOST:PORT (e.g. 127.0.0.1:9090), got '%s'",
+					  o->metrics_addr);
+			goto out;
+		}
+		srv->metrics_listener = evconnlistener_new_bind(srv->base, on_accept_metrics, srv,
+								LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+									LEV_OPT_CLOSE_ON_EXEC,
+								64, (struct sockaddr *)&ss, (int)sslen);
+		if (!srv->metrics_listener) {
+			rc = gh_error_set(err, GH_EIO, "cannot listen on %s: %s", o->metrics_addr, strerror(errno));
+			goto out;
+		}
 	}
 	srv->wake = event_new(srv->base, -1, EV_PERSIST | EV_READ, on_wake, srv);
 	srv->sigint = evsignal_new(srv->base, SIGINT, on_signal, srv);
@@ -1750,27 +1847,20 @@ int gh_server_run(const struct gh_server_opts *o, struct gh_error *err)
 		}
 	}
 
-	struct sockaddr_storage bound;
-	socklen_t blen = sizeof bound;
-	getsockname(evconnlistener_get_fd(srv->listener), (struct sockaddr *)&bound, &blen);
-	char host[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-	if (bound.ss_family == AF_INET) {
-		struct sockaddr_in *in = (struct sockaddr_in *)&bound;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-		port = ntohs(in->sin_port);
-		printf("listening on http://%s:%d\n", host, port);
-	} else {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&bound;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-		port = ntohs(in6->sin6_port);
-		printf("listening on http://[%s]:%d\n", host, port);
-	}
+	print_listener(srv->listener, "http");
 	fflush(stdout);
 	if (o->pg_addr && (rc = gh_pgwire_start(srv, err)))
 		goto out;
-	gh_log(GH_LOG_INFO, "serving %s with %d workers, policy version %lld", o->datadir, srv->nthreads,
-	       (long long)srv->policy_version);
+	if (srv->metrics_listener) {
+		print_listener(srv->metrics_listener, "metrics http");
+		fflush(stdout);
+	}
+	{
+		char nw[16], pv[24];
+		snprintf(nw, sizeof nw, "%d", srv->nthreads);
+		snprintf(pv, sizeof pv, "%lld", (long long)srv->policy_version);
+		gh_log_kv(GH_LOG_INFO, "serving", "data", o->datadir, "workers", nw, "policy_version", pv, NULL);
+	}
 	event_base_dispatch(srv->base);
 	gh_log(GH_LOG_INFO, "stopped");
 
@@ -1792,6 +1882,8 @@ out:
 	gh_pgwire_free(srv);
 	if (srv->listener)
 		evconnlistener_free(srv->listener);
+	if (srv->metrics_listener)
+		evconnlistener_free(srv->metrics_listener);
 	if (srv->wake) event_free(srv->wake);
 	if (srv->sigint) event_free(srv->sigint);
 	if (srv->sigterm) event_free(srv->sigterm);
@@ -1804,6 +1896,7 @@ out:
 		gh_config_unref(srv->policy);
 	gh_identity_signer_wipe(&srv->signer);
 	gh_pg_pools_free(srv->pg);
+	gh_metrics_free(srv->metrics); /* after the audit writer and the workers, its last users */
 	gh_store_close(srv->vault_store);
 	if (srv->master)
 		sodium_free(srv->master);

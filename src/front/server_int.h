@@ -16,6 +16,7 @@
 #include "connector/connector.h"
 #include "front/front.h"
 #include "identity/identity.h"
+#include "metrics/metrics.h"
 #include "sql/sql.h"
 #include "store/store.h"
 
@@ -79,6 +80,11 @@ struct server {
 	struct gh_job *chead, *ctail;
 
 	struct gh_pgwire *pgwire;     /* the PostgreSQL wire front, when --pg is given */
+
+	/* metrics (api_metrics.c): the registry and the families the fronts update */
+	struct gh_metrics *metrics;
+	struct gh_metrics_family *m_requests, *m_decision, *m_backend, *m_audit_sync;
+	struct evconnlistener *metrics_listener; /* --metrics: GET /metrics without a token */
 };
 
 /* Per-thread resources of a worker. */
@@ -110,6 +116,27 @@ struct sockaddr_storage;
 int gh_srv_parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *len);
 /* Makes a request id ("req_" + hex) unique in this process. */
 void gh_srv_request_id(struct server *srv, char *out, size_t n);
+
+/* Metrics (api_metrics.c). Labels come from fixed sets: front http|pgwire; decision
+ * allow|deny|pending|error (error: no decision was reached: malformed, unauthenticated,
+ * unknown resource, refused by the protocol state, failed before deciding); rule: the rules
+ * the policy and the fronts name, "grant" for every granting rule, "none" without a decision,
+ * "other" for anything else. */
+enum gh_srv_front { GH_SRV_HTTP, GH_SRV_PGWIRE };
+/* Creates the registry and its families, and points the audit writer at its fsync histogram
+ * (call before gh_audit_start). */
+int gh_srv_metrics_init(struct server *srv, struct gh_error *err);
+/* One request (HTTP: one POST /v1/query; wire: one statement) and how it was decided:
+ * decision is "allow", "deny", "pending" or "error"; rule as the verdict names it (mapped). */
+void gh_srv_count(struct server *srv, enum gh_srv_front front, const char *decision, const char *rule);
+/* Time spent analysing and deciding one statement; running it on the backend. */
+void gh_srv_time_decision(struct server *srv, enum gh_srv_front front, uint64_t us);
+void gh_srv_time_backend(struct server *srv, bool postgres, uint64_t us);
+/* At debug level, one line per decided statement (request id, user, resource, environment,
+ * class, decision, rule); its text and parameters only when gh_log_sensitive(). */
+void gh_srv_log_decision(enum gh_srv_front front, const char *request_id, const char *user, const char *resource,
+			 const char *environment, const char *cls, const char *decision, const char *rule,
+			 const char *sql, size_t sqllen, const char *params_json);
 
 /* The PostgreSQL wire front (pgwire.c). */
 int gh_pgwire_start(struct server *srv, struct gh_error *err);

@@ -824,3 +824,22 @@ int gh_store_approvals_recover(struct gh_store *st, int *count)
 		*count = sqlite3_changes(st->db);
 	return rc;
 }
+
+int gh_store_approvals_pending(struct gh_store *st, int64_t now, int64_t *count)
+{
+	/* A pending approval was created within the longest TTL a server can be given: the range
+	 * on approvals_created keeps this from reading every approval ever made. */
+	sqlite3_stmt *s = prep(st, "SELECT count(*) FROM approvals WHERE created_at >= ? AND status = 'pending'"
+				   " AND expires_at > ?");
+	if (!s)
+		return GH_EIO;
+	sqlite3_bind_int64(s, 1, now - GH_MAX_APPROVAL_TTL);
+	sqlite3_bind_int64(s, 2, now);
+	int rc = GH_EIO;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		*count = sqlite3_column_int64(s, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}

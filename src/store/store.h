@@ -120,6 +120,8 @@ int gh_store_approval_finish(struct gh_store *st, const char *id, enum gh_approv
 /* Calls fn for approvals, newest first, at most limit. */
 int gh_store_approval_each(struct gh_store *st, int64_t now, int limit,
 			   int (*fn)(const struct gh_approval *a, void *arg), void *arg);
+/* Approvals pending now (not decided, not expired); an indexed range, cheap enough per scrape. */
+int gh_store_approvals_pending(struct gh_store *st, int64_t now, int64_t *count);
 /* After a crash: approvals left EXECUTING are marked INTERRUPTED (never run again). */
 int gh_store_approvals_recover(struct gh_store *st, int *count);
 

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/core.h"
 
@@ -596,6 +597,118 @@ static void test_misc(void **state)
 	CHECKED("gh_str compare, strdup, gh_error, random ids and path join");
 }
 
+/* ---- logging ---- */
+
+/* Runs fn with stderr sent to a temporary file; returns what was written (malloc'd). */
+static char *capture_stderr(void (*fn)(void))
+{
+	char path[] = "/tmp/gh-test-log-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	fflush(stderr);
+	int saved = dup(2);
+	dup2(fd, 2);
+	fn();
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	off_t n = lseek(fd, 0, SEEK_END);
+	char *out = calloc(1, (size_t)n + 1);
+	assert_non_null(out);
+	assert_int_equal(pread(fd, out, (size_t)n, 0), n);
+	close(fd);
+	return out;
+}
+
+static void log_fields(void)
+{
+	gh_log_set_level(GH_LOG_INFO);
+	gh_log_kv(GH_LOG_INFO, "hello \"world\"", "resource", "crm", "environment", NULL, "error", "a\nb\x01\\", NULL);
+	gh_log_kv(GH_LOG_DEBUG, "not shown", "k", "v", NULL);
+	gh_log(GH_LOG_WARN, "count %d", 3);
+}
+
+static void test_log_json_lines(void **state)
+{
+	(void)state;
+	char *out = capture_stderr(log_fields);
+	char *nl = strchr(out, '\n');
+	assert_non_null(nl);
+	json_error_t je;
+	json_t *a = json_loadb(out, (size_t)(nl - out), JSON_REJECT_DUPLICATES, &je);
+	json_t *b = json_loads(nl + 1, JSON_DISABLE_EOF_CHECK, &je);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_string_equal(json_string_value(json_object_get(a, "level")), "info");
+	assert_string_equal(json_string_value(json_object_get(a, "msg")), "hello \"world\"");
+	assert_string_equal(json_string_value(json_object_get(a, "resource")), "crm");
+	assert_true(json_is_null(json_object_get(a, "environment")));
+	assert_string_equal(json_string_value(json_object_get(a, "error")), "a\nb\x01\\");
+	assert_int_equal(strlen(json_string_value(json_object_get(a, "time"))), 24);
+	assert_string_equal(json_string_value(json_object_get(b, "level")), "warn");
+	assert_string_equal(json_string_value(json_object_get(b, "msg")), "count 3");
+	/* two lines exactly: the debug one was filtered */
+	int lines = 0;
+	for (char *p = out; *p; p++)
+		lines += *p == '\n';
+	assert_int_equal(lines, 2);
+	json_decref(a);
+	json_decref(b);
+	free(out);
+	CHECKED("log lines are JSON objects with time, level, msg and fields (escaped, null); levels filter");
+}
+
+static void log_long(void)
+{
+	/* 3000 two-byte characters: 6000 bytes, cut to at most 4096 without splitting one */
+	static char big[6001], msg[2401];
+	for (int i = 0; i < 3000; i++)
+		memcpy(big + 2 * i, "\xc3\xa9", 2);
+	for (int i = 0; i < 1200; i++)
+		memcpy(msg + 2 * i, "\xc3\xa9", 2);
+	gh_log_kv(GH_LOG_ERROR, "long", "value", big, NULL);
+	gh_log(GH_LOG_ERROR, "%s", msg);
+}
+
+static void test_log_cuts_long_values(void **state)
+{
+	(void)state;
+	char *out = capture_stderr(log_long);
+	char *nl = strchr(out, '\n');
+	assert_non_null(nl);
+	json_error_t je;
+	json_t *a = json_loadb(out, (size_t)(nl - out), 0, &je); /* jansson refuses invalid UTF-8 */
+	json_t *b = json_loads(nl + 1, JSON_DISABLE_EOF_CHECK, &je);
+	assert_non_null(a);
+	assert_non_null(b);
+	size_t n = strlen(json_string_value(json_object_get(a, "value")));
+	assert_true(n <= 4096 && n >= 4094 && n % 2 == 0);
+	assert_true(json_is_true(json_object_get(a, "truncated")));
+	n = strlen(json_string_value(json_object_get(b, "msg")));
+	assert_true(n < 1024 && n >= 1021 && n % 2 == 0);
+	json_decref(a);
+	json_decref(b);
+	free(out);
+	CHECKED("long values and messages are cut at a UTF-8 boundary and marked truncated");
+}
+
+static void test_log_sensitive(void **state)
+{
+	(void)state;
+	gh_log_set_sensitive(false);
+	gh_log_set_level(GH_LOG_DEBUG);
+	assert_false(gh_log_sensitive());
+	gh_log_set_sensitive(true);
+	assert_true(gh_log_sensitive());
+	gh_log_set_level(GH_LOG_INFO);
+	assert_false(gh_log_sensitive()); /* asked for, but not at debug: still off */
+	assert_false(gh_log_enabled(GH_LOG_DEBUG));
+	assert_true(gh_log_enabled(GH_LOG_INFO));
+	gh_log_set_sensitive(false);
+	CHECKED("sensitive logging needs both debug level and the explicit switch");
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_b64url_known_vectors),
 	cmocka_unit_test(test_b64url_roundtrip_all_lengths),
@@ -614,6 +727,9 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_time_rfc3339),
 	cmocka_unit_test(test_time_rfc3339_negative),
 	cmocka_unit_test(test_misc),
+	cmocka_unit_test(test_log_json_lines),
+	cmocka_unit_test(test_log_cuts_long_values),
+	cmocka_unit_test(test_log_sensitive),
 };
 
 GH_UNIT_MAIN("test_core", tests)
