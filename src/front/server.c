@@ -844,7 +844,7 @@ static void w_query(struct ctx *c, struct worker *w)
 		return to_loop(c);
 	}
 	struct gh_request_facts f = {c->claims.sub, c->claims.app, res, env, c->analysis->cls, c->analysis->reason,
-				     c->analysis->own_only};
+				     c->analysis->own_only, c->analysis};
 	gh_policy_decide(c->policy, &f, &c->verdict);
 	/* Over HTTP each request is one statement in its own transaction. */
 	if (c->verdict.decision != GH_DENY && c->analysis->nstmts > 1) {
@@ -1078,7 +1078,8 @@ static void w_decide_approval(struct ctx *c, struct worker *w, bool approve)
 	c->res_def = res;
 	c->resenv = re;
 	struct gh_request_facts f = {c->approval.requester, c->approval.app, c->approval.resource,
-				     c->approval.environment, c->analysis->cls, c->analysis->reason, c->analysis->own_only};
+				     c->approval.environment, c->analysis->cls, c->analysis->reason, c->analysis->own_only,
+				     c->analysis};
 	gh_policy_decide(c->policy, &f, &c->verdict);
 	if (c->verdict.decision == GH_DENY) {
 		char result[600];
