@@ -61,6 +61,16 @@
 /* Audit verify: a line longer than this is corrupt. */
 #define GH_AUDIT_MAX_LINE          (8 * 1024 * 1024)
 
+/* Schema listings (GET /v1/schema): tables and views in one answer (a model's context is
+ * finite; past this the answer says truncated), columns per table (PostgreSQL's own maximum),
+ * bytes of one comment, bytes of the whole answer, and catalog rows read from a PostgreSQL
+ * resource whatever the caller may see (bounds the server's memory on huge catalogs). */
+#define GH_SCHEMA_MAX_TABLES       1000
+#define GH_SCHEMA_MAX_COLUMNS      1600
+#define GH_SCHEMA_MAX_COMMENT      1024
+#define GH_SCHEMA_MAX_BYTES        (1024 * 1024)
+#define GH_SCHEMA_MAX_CATALOG_ROWS 200000
+
 /* Client verbs: response bytes accepted from the server. */
 #define GH_CLIENT_MAX_RESPONSE     (256 * 1024 * 1024)
 
