@@ -9,7 +9,11 @@
 /* api_config.c */
 void gh_api_config_get(struct gh_api_req *req, struct gh_api_resp *resp);
 
+/* api_schema.c */
+void gh_api_schema_get(struct gh_api_req *req, struct gh_api_resp *resp);
+
 #define GH_API_ROUTES(X) \
-	X("GET", "/v1/config", GH_API_ADMIN, GH_API_READ, "config.export", gh_api_config_get)
+	X("GET", "/v1/config", GH_API_ADMIN, GH_API_READ, "config.export", gh_api_config_get) \
+	X("GET", "/v1/schema", GH_API_TOKEN, GH_API_READ, "schema.read", gh_api_schema_get)
 
 #endif

@@ -149,6 +149,7 @@ static const char *status_text(int s)
 static void set_error(struct ctx *c, int status, const char *code, const char *message, const char *rule)
 {
 	c->status = status;
+	c->content_type = NULL; /* an error is a JSON document, whatever the endpoint answers */
 	gh_buf_reset(&c->out);
 	gh_buf_printf(&c->out, "{\"error\":{\"code\":\"%s\",\"message\":", code);
 	gh_buf_json_string(&c->out, message, strlen(message));
@@ -1216,6 +1217,7 @@ static void w_api(struct ctx *c, struct worker *w)
 		r.status = rs.status < 400 ? "ok" : "refused";
 		r.duration_ms = (double)(gh_mono_us() - c->start_us) / 1000.0;
 		r.detail_json = rs.detail[0] ? rs.detail : NULL;
+		r.rule = rs.rule[0] ? rs.rule : NULL;
 		return audit_then(c, &r, NULL);
 	}
 	to_loop(c);
