@@ -297,8 +297,8 @@ static bool scope_level(const struct gh_policy *p, const struct gh_request_facts
 				snprintf(v->message, sizeof v->message,
 					 "no grant gives '%s' column '%s' of table '%s' in '%s'%s", f->user, bad_column,
 					 tab->name, f->environment,
-					 pg ? " (an unqualified column name counts for every table of the statement: "
-					      "qualify it)" : "");
+					 pg ? " (an unqualified column name is counted for every table of the "
+					      "statement: qualify it with its table)" : "");
 			} else {
 				snprintf(v->rule, sizeof v->rule, "column-not-granted");
 				snprintf(v->message, sizeof v->message,

@@ -637,10 +637,14 @@ static void resolve_ref(struct walk *w, json_t *fields)
 	}
 	if (matched || in_names(w->safe, w->nsafe, q))
 		return;
-	/* Not a relation of the text: a composite column's field (col.field), whose column is
-	 * the first name. */
-	const char *first = sval(json_array_get(fields, 0));
-	column_everywhere(w, star ? NULL : first);
+	/* Not a relation of the text: a composite column's field (col.field, t.col.field), so
+	 * every name but the last may be the column read. */
+	if (star) {
+		column_everywhere(w, NULL);
+		return;
+	}
+	for (size_t i = 0; i + 1 < n && !w->oom; i++)
+		column_everywhere(w, sval(json_array_get(fields, i)));
 }
 
 /* Attributes every column reference of the text, once it is all walked. */
