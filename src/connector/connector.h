@@ -163,6 +163,8 @@ struct gh_schema {
 typedef bool (*gh_schema_visible_fn)(void *arg, const char *table, const char *column);
 
 void gh_schema_free(struct gh_schema *s);
+/* Removes table i from s (and the foreign keys that reference it). */
+void gh_schema_remove(struct gh_schema *s, size_t i);
 
 /* Lists the SQLite resource at path through c's read-only analysis connection: tables, views
  * and virtual tables (not sqlite_* nor shadow tables), by name; columns from

@@ -48,6 +48,29 @@ void gh_schema_free(struct gh_schema *s)
 	memset(s, 0, sizeof *s);
 }
 
+void gh_schema_remove(struct gh_schema *s, size_t i)
+{
+	if (i >= s->ntables)
+		return;
+	char *name = s->tables[i].name;
+	s->tables[i].name = NULL;
+	table_free(&s->tables[i]);
+	memmove(&s->tables[i], &s->tables[i + 1], (s->ntables - i - 1) * sizeof *s->tables);
+	s->ntables--;
+	for (size_t t = 0; t < s->ntables; t++) {
+		struct gh_schema_table *tb = &s->tables[t];
+		size_t k = 0;
+		for (size_t j = 0; j < tb->nfks; j++) {
+			if (strcmp(tb->fks[j].ref_table, name) == 0)
+				fk_free(&tb->fks[j]);
+			else
+				tb->fks[k++] = tb->fks[j];
+		}
+		tb->nfks = k;
+	}
+	free(name);
+}
+
 /* Grows an array of elem-sized items by 16 when n reaches a multiple of 16. */
 static int grow(void **p, size_t n, size_t elem)
 {

@@ -12,6 +12,7 @@
 #include "front/api_handlers.h"
 #include "front/server_int.h"
 #include "policy/policy.h"
+#include "sql/sql.h"
 
 /* The caller and place a listing is for, asked by the connector about each table and column. */
 struct who {
@@ -238,6 +239,38 @@ static size_t render(struct gh_api_req *req, struct gh_api_resp *resp, const str
 	return shown;
 }
 
+/* SQLite reports what a view reads as read by the statement that reads the view (a WITH clause
+ * can take a view's name, so nothing else is safe), and the policy checks those tables. A view
+ * is therefore listed only when reading all of it would be allowed: a model is not shown what
+ * it could not query. Returns GH_ENOMEM or 0. */
+static int drop_unreadable_views(struct gh_api_req *req, const char *path, const struct who *who, struct gh_schema *s)
+{
+	sqlite3 *db = NULL;
+	struct gh_error err;
+	if (gh_connector_sqlite(req->w->conn, path, &db, &err))
+		return 0; /* just listed through the same connection: cannot happen; nothing to drop */
+	for (size_t i = s->ntables; i-- > 0;) {
+		if (strcmp(s->tables[i].kind, "view") != 0)
+			continue;
+		struct gh_buf sql;
+		gh_buf_init(&sql, GH_SCHEMA_MAX_BYTES);
+		int rc = gh_buf_puts(&sql, "SELECT * FROM main.\"");
+		for (const char *p = s->tables[i].name; *p && !rc; p++)
+			rc = *p == '"' ? gh_buf_puts(&sql, "\"\"") : gh_buf_append(&sql, p, 1);
+		rc = rc ? rc : gh_buf_puts(&sql, "\"");
+		struct gh_sql_analysis *a = NULL;
+		if (rc || gh_sql_analyze_sqlite(db, sql.data, sql.len, &a)) {
+			gh_buf_free(&sql);
+			return GH_ENOMEM;
+		}
+		gh_buf_free(&sql);
+		if (a->cls != GH_SQL_READ || !gh_policy_covers(who->p, who->user, who->resource, who->environment, a))
+			gh_schema_remove(s, i);
+		gh_sql_analysis_unref(a);
+	}
+	return 0;
+}
+
 /* Reads a required query parameter; false after answering 400. */
 static bool param(struct gh_api_req *req, struct gh_api_resp *resp, const char *name, char *out, size_t n)
 {
@@ -338,6 +371,11 @@ void gh_api_schema_get(struct gh_api_req *req, struct gh_api_resp *resp)
 			/* the path is configuration: the log may name it, the caller does not see it */
 			gh_log(GH_LOG_ERROR, "resource %s/%s: schema listing failed: %s", r->name, re->env, err.message);
 			gh_api_error(req, resp, 502, "resource_unavailable", "the resource's database cannot be opened");
+			return;
+		}
+		if (drop_unreadable_views(req, re->path, &who, &s)) {
+			gh_schema_free(&s);
+			gh_api_error(req, resp, 500, "internal", "out of memory");
 			return;
 		}
 	} else if (list_pg(req, resp, r, re, &who, &s)) {

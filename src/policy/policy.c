@@ -159,9 +159,9 @@ static enum cover grant_covers(const struct gh_policy_grant *g, const struct gh_
 	return COVER_ALL;
 }
 
-/* Tables the policy leaves alone: those reached only through a view or trigger (their definer
- * decided), SQLite's own bookkeeping of its schema table when a statement does not read it, and
- * SQLite's JSON table-valued functions, which read only their arguments. */
+/* Tables the policy leaves alone: those only a trigger writes (its definer decided), SQLite's
+ * own bookkeeping of its schema table when a statement does not read it, and SQLite's JSON
+ * table-valued functions, which read only their arguments. */
 static bool table_checked(const struct gh_sql_table *t, bool pg)
 {
 	if (!t->direct)
@@ -393,6 +393,20 @@ void gh_policy_decide(const struct gh_policy *p, const struct gh_request_facts *
 	v->decision = GH_ALLOW;
 	snprintf(v->rule, sizeof v->rule, "%s", rule);
 	snprintf(v->message, sizeof v->message, "allowed by %s", rule);
+}
+
+bool gh_policy_covers(const struct gh_policy *p, const char *user, const char *resource, const char *environment,
+		      const struct gh_sql_analysis *a)
+{
+	const struct gh_policy_resource *r = gh_config_resource(p, resource);
+	struct gh_verdict v;
+	memset(&v, 0, sizeof v);
+	if (!r || gh_policy_level(p, user, resource, environment, NULL, 0) == GH_ACCESS_NONE)
+		return false;
+	struct gh_request_facts f = {.user = user, .resource = resource, .environment = environment, .cls = a->cls,
+				     .own_only = a->own_only, .analysis = a};
+	char rule[sizeof v.rule];
+	return scope_level(p, &f, r->kind == GH_RESOURCE_POSTGRES, &v, rule, sizeof rule);
 }
 
 bool gh_policy_can_review(const struct gh_policy *p, const char *user, const char *environment)

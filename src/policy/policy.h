@@ -52,6 +52,11 @@ enum gh_access gh_policy_table_level(const struct gh_policy *p, const char *user
  * column for it. */
 bool gh_policy_column_visible(const struct gh_policy *p, const char *user, const char *resource,
 			      const char *environment, const char *table, const char *column);
+/* True when user's grants in (resource, environment) cover every table and column the analysed
+ * statement touches, at any level (what a listing may show; levels, apps and approvals are the
+ * decision's business). */
+bool gh_policy_covers(const struct gh_policy *p, const char *user, const char *resource, const char *environment,
+		      const struct gh_sql_analysis *a);
 /* True when the grant entry pattern (a name or a glob: '*' any run of characters, '?' one,
  * neither matching '.') matches table name. A glob never matches a system table ("pg_..." on
  * PostgreSQL, "sqlite_..." on SQLite) unless it starts with that prefix itself. pg: PostgreSQL

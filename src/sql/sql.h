@@ -39,11 +39,11 @@ struct gh_sql_stmt {
 };
 
 /* A relation a statement touches. columns are the names it reads of it (SQLite: exactly, from
- * the authorizer; PostgreSQL: every column name that may belong to it, since the parser knows
- * no catalog), at most GH_SQL_MAX_NAMES; all_columns when it reads columns it does not name
- * (SELECT *, a whole-row reference, NATURAL JOIN, column aliases, PRAGMA table_info, or more
- * names than kept). direct is false when the statement reaches it only through a view or a
- * trigger (SQLite), which the policy leaves to whoever defined them. */
+ * the authorizer, including what views read; PostgreSQL: every column name that may belong to
+ * it, since the parser knows no catalog), at most GH_SQL_MAX_NAMES; all_columns when it reads
+ * columns it does not name (SELECT *, a whole-row reference, NATURAL JOIN, column aliases,
+ * PRAGMA table_info, or more names than kept). direct is false when only a trigger writes it
+ * (SQLite), which the policy leaves to whoever defined the trigger. */
 struct gh_sql_table {
 	char *name;
 	bool read, written;

@@ -244,16 +244,19 @@ static int record(void *arg, int action, const char *a1, const char *a2, const c
 	default:
 		break;
 	}
-	bool direct = trigger == NULL; /* not reached through a view or trigger */
+	/* A write made by a trigger is the trigger's definer's business (a WITH clause cannot
+	 * write in SQLite, so the name is a real trigger's). A read never is: SQLite names a CTE
+	 * in the same place as a view, and a CTE may take a view's name, so reads through views
+	 * count as the statement's own. */
+	bool direct = trigger == NULL || action == SQLITE_READ || action == SQLITE_PRAGMA;
 	if (action == SQLITE_INSERT || action == SQLITE_UPDATE || action == SQLITE_DELETE) {
 		add_table(r, a1, true, direct);
 	} else if (action == SQLITE_ALTER_TABLE) {
 		add_table(r, a2, true, direct);
 	} else if (action == SQLITE_READ) {
 		struct gh_sql_table *t = add_table(r, a1, false, direct);
-		/* the columns read by the statement itself; "" is a table read without a column
-		 * (count(*)) */
-		if (t && direct && a2 && *a2 && gh_sql_table_add_column(t, a2, true))
+		/* the columns read; "" is a table read without a column (count(*)) */
+		if (t && a2 && *a2 && gh_sql_table_add_column(t, a2, true))
 			r->oom = true;
 	} else if (action == SQLITE_PRAGMA && c == GH_SQL_READ && a2) {
 		/* table_info and friends describe every column of the table named */
