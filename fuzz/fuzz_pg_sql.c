@@ -1,7 +1,7 @@
 /* fuzz: PostgreSQL statement analysis (sql, libpg_query). Each input is analysed as one text of
  * any number of statements; nothing is executed and no server is needed. Checks the contract's
  * invariants: a class in range, a reason exactly for refusals, statement spans inside the text,
- * a fingerprint of 16 hex digits or none, and (under LeakSanitizer) that unref frees it all. */
+ * a fingerprint of 16 hex digits or none, tables with bounded column lists, and (under LeakSanitizer) that unref frees it all. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,9 +54,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fail("fingerprint not 16 hex digits", a);
 	if (a->ntables > GH_SQL_MAX_NAMES || a->nfunctions > GH_SQL_MAX_NAMES || a->nparams < 0)
 		fail("counts out of range", a);
-	for (size_t i = 0; i < a->ntables; i++)
-		if (!a->tables[i].name || !a->tables[i].name[0] || (!a->tables[i].read && !a->tables[i].written))
+	for (size_t i = 0; i < a->ntables; i++) {
+		const struct gh_sql_table *t = &a->tables[i];
+		if (!t->name || !t->name[0] || (!t->read && !t->written) || !t->direct)
 			fail("bad table entry", a);
+		if (t->ncolumns > GH_SQL_MAX_NAMES || (t->ncolumns && !t->columns))
+			fail("column count out of range", a);
+		for (size_t j = 0; j < t->ncolumns; j++)
+			if (!t->columns[j])
+				fail("bad column entry", a);
+	}
 	for (size_t i = 0; i < a->nfunctions; i++)
 		if (!a->functions[i] || !a->functions[i][0])
 			fail("bad function entry", a);
@@ -92,7 +99,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct gh_sql_analysis *b = NULL;
 	if (gh_sql_analyze_pg(text, size, &b) == 0) {
 		if (b->cls != a->cls || strcmp(b->reason, a->reason) != 0 || b->nstmts != a->nstmts ||
-		    strcmp(b->fingerprint, a->fingerprint) != 0)
+		    strcmp(b->fingerprint, a->fingerprint) != 0 || b->ntables != a->ntables ||
+		    b->sets_search_path != a->sets_search_path)
 			fail("a second analysis of the same text differs", a);
 		gh_sql_analysis_ref(b);
 		gh_sql_analysis_unref(b);

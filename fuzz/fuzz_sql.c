@@ -73,9 +73,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!memchr(a->reason, 0, sizeof a->reason) || a->ntables > GH_SQL_MAX_NAMES ||
 	    a->nfunctions > GH_SQL_MAX_NAMES || a->nparams < 0)
 		abort();
-	for (size_t i = 0; i < a->ntables; i++)
-		if (!a->tables[i].name || (!a->tables[i].read && !a->tables[i].written))
+	for (size_t i = 0; i < a->ntables; i++) {
+		const struct gh_sql_table *t = &a->tables[i];
+		if (!t->name || (!t->read && !t->written) || t->ncolumns > GH_SQL_MAX_NAMES || (t->ncolumns && !t->columns))
 			abort();
+		for (size_t j = 0; j < t->ncolumns; j++)
+			if (!t->columns[j])
+				abort();
+	}
 	for (size_t i = 0; i < a->nfunctions; i++)
 		if (!a->functions[i])
 			abort();

@@ -17,6 +17,7 @@ int main(int argc, char **argv)
 		{"secret", gh_cli_secret}, {"scan", gh_cli_scan}, {"run", gh_cli_run},
 		{"backup", gh_cli_backup}, {"restore", gh_cli_restore}, {"readiness", gh_cli_readiness},
 		{"admin", gh_cli_admin},
+		{"schema", gh_cli_schema},
 	};
 	if (sodium_init() < 0) {
 		fprintf(stderr, "gatehouse: libsodium failed to initialise\n");

@@ -127,6 +127,10 @@ static const struct {
 		  "  Runs SQL through the server at GATEHOUSE_URL with GATEHOUSE_TOKEN. Parameters bind to ?\n"
 		  "  (SQLite) or $1, $2, ... (PostgreSQL) placeholders (integers and decimals as numbers,\n"
 		  "  everything else as text).\n"},
+	{"schema", "gatehouse schema --resource R --env E [--format text|json]\n"
+		   "  Shows the tables and columns you may read of R in E (GATEHOUSE_URL, GATEHOUSE_TOKEN):\n"
+		   "  types, primary and foreign keys, comments. text (the default) is one line per table,\n"
+		   "  meant to be pasted into a model's context; json is the API's document.\n"},
 	{"approvals", "gatehouse approvals list [--json]\n"
 		      "gatehouse approvals get ID [--json]\n"
 		      "gatehouse approvals approve ID [--json]\n"

@@ -342,3 +342,67 @@ int gh_cli_approvals(int argc, char **argv)
 		return rc;
 	return finish_call("approvals", &r, json, print_approvals);
 }
+
+/* Appends z percent-encoded (everything but RFC 3986's unreserved characters). */
+static int url_encode(struct gh_buf *b, const char *z)
+{
+	int rc = 0;
+	for (const unsigned char *p = (const unsigned char *)z; *p && !rc; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+		    *p == '_' || *p == '.' || *p == '~')
+			rc = gh_buf_append(b, p, 1);
+		else
+			rc = gh_buf_printf(b, "%%%02X", *p);
+	}
+	return rc;
+}
+
+int gh_cli_schema(int argc, char **argv)
+{
+	struct args_opt o[] = {{"resource", false, NULL}, {"env", false, NULL}, {"format", false, NULL}};
+	struct args a = {o, 3, {0}, 0, false};
+	if (!args_parse(&a, argc, argv, "schema"))
+		return 2;
+	if (a.help) {
+		cli_usage("schema");
+		return 0;
+	}
+	const char *res = args_get(&a, "resource"), *env = args_get(&a, "env"), *fmt = args_get(&a, "format");
+	if (!res || !env || a.npos)
+		return cli_usage_error("schema", "expected --resource R --env E [--format json|text]");
+	if (!fmt)
+		fmt = "text";
+	if (strcmp(fmt, "json") != 0 && strcmp(fmt, "text") != 0)
+		return cli_usage_error("schema", "--format must be json or text");
+	struct gh_buf path;
+	gh_buf_init(&path, 4096);
+	if (gh_buf_puts(&path, "/v1/schema?resource=") || url_encode(&path, res) ||
+	    gh_buf_puts(&path, "&environment=") || url_encode(&path, env) || gh_buf_printf(&path, "&format=%s", fmt)) {
+		gh_buf_free(&path);
+		return cli_usage_error("schema", "resource and environment names are too long");
+	}
+	struct cli_response r = {0};
+	int rc = cli_call("schema", "GET", path.data, NULL, &r);
+	gh_buf_free(&path);
+	if (rc)
+		return rc;
+	if (r.status == 200) {
+		/* the document as the server wrote it: JSON, or the text block for a model's context */
+		fwrite(r.body.data ? r.body.data : "", 1, r.body.len, stdout);
+		if (strcmp(fmt, "json") == 0)
+			printf("\n");
+		gh_buf_free(&r.body);
+		return 0;
+	}
+	json_error_t je;
+	json_t *doc = json_loadb(r.body.data ? r.body.data : "", r.body.len, 0, &je);
+	if (!doc) {
+		fprintf(stderr, "gatehouse schema: the server answered %ld with a body that is not JSON\n", r.status);
+		rc = 1;
+	} else {
+		rc = cli_print_error("schema", &r, doc);
+	}
+	json_decref(doc);
+	gh_buf_free(&r.body);
+	return rc;
+}

@@ -379,7 +379,7 @@ static int load_resources(struct loader *L, yaml_node_t *n)
 			return rc;
 		struct gh_policy_resource *dst = &p->resources[p->nresources];
 		p->nresources++;
-		yaml_node_t *name_node = NULL, *envs_node = NULL;
+		yaml_node_t *name_node = NULL, *envs_node = NULL, *schemas_node = NULL;
 		FOR_PAIRS(r, pair) {
 			yaml_node_t *k = key_node(L, pair), *v = node_at(L, pair->value, r, &rc);
 			if (!v)
@@ -400,9 +400,18 @@ static int load_resources(struct loader *L, yaml_node_t *n)
 						       scalar(v));
 			} else if (strcmp(scalar(k), "environments") == 0) {
 				envs_node = v;
+			} else if (strcmp(scalar(k), "schemas") == 0) {
+				if ((rc = want_names(L, v, "resources[].schemas", false, &dst->schemas, &dst->nschemas)))
+					return rc;
+				if (dst->nschemas == 0)
+					return fail_at(L, v, "resources[].schemas: list at least one schema, or leave the key "
+						       "out for public");
+				schemas_node = v;
 			} else
-				return unknown_key(L, k, "resources[]", "name, kind, environments");
+				return unknown_key(L, k, "resources[]", "name, kind, environments, schemas");
 		}
+		if (schemas_node && dst->kind != GH_RESOURCE_POSTGRES)
+			return fail_at(L, schemas_node, "resources[].schemas: only a kind: postgres resource has schemas");
 		if (!dst->name)
 			return fail_at(L, r, "resources[]: missing required key 'name'");
 		if (!dst->kind)
@@ -496,6 +505,134 @@ static int load_apps(struct loader *L, yaml_node_t *n)
 	return 0;
 }
 
+/* A character of a table or column name in a grant: letters, digits, '_', '$', '-', and any
+ * byte of a UTF-8 sequence (libyaml has checked the encoding). Quotes, spaces and control
+ * characters have no place there. */
+static bool ident_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$' ||
+	       c == '-' || c >= 0x80;
+}
+
+/* A table entry: identifier characters and the glob characters '*' and '?'; for PostgreSQL at
+ * most one '.' between a schema and a table, never first or last. */
+static bool valid_table_pattern(const char *s, bool pg)
+{
+	size_t len = strlen(s), dots = 0;
+	if (len == 0 || len > 2 * GH_NAME_MAX + 1)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '.') {
+			if (!pg || ++dots > 1 || i == 0 || i + 1 == len)
+				return false;
+		} else if (!ident_char(c) && c != '*' && c != '?') {
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool valid_column_name(const char *s)
+{
+	size_t len = strlen(s);
+	if (len == 0 || len > GH_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!ident_char((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/* Reads one `tables:` entry: a name, or a mapping {name, columns}. */
+static int load_table_entry(struct loader *L, yaml_node_t *v, struct gh_policy_table *t, bool pg)
+{
+	int rc;
+	yaml_node_t *name_node = v, *cols_node = NULL;
+	if (v->type == YAML_MAPPING_NODE) {
+		if ((rc = want_map(L, v, "grants[].tables[]")))
+			return rc;
+		name_node = NULL;
+		FOR_PAIRS(v, pair) {
+			yaml_node_t *k = key_node(L, pair), *x = node_at(L, pair->value, v, &rc);
+			if (!x)
+				return rc;
+			if (strcmp(scalar(k), "name") == 0)
+				name_node = x;
+			else if (strcmp(scalar(k), "columns") == 0)
+				cols_node = x;
+			else
+				return unknown_key(L, k, "grants[].tables[]", "name, columns");
+		}
+		if (!name_node)
+			return fail_at(L, v, "grants[].tables[]: missing required key 'name'");
+	}
+	if ((rc = want_scalar(L, name_node, "grants[].tables[]")))
+		return rc;
+	const char *z = scalar(name_node);
+	if (!valid_table_pattern(z, pg))
+		return fail_at(L, name_node,
+			       "grants[].tables[]: '%.64s' is not a table name or glob (letters, digits, '_', '$', "
+			       "'-', '*', '?'%s)", z, pg ? ", one '.' after a schema" : "");
+	if (!(t->name = gh_strdup(z)))
+		return fail_at(L, name_node, "out of memory");
+	if (!cols_node)
+		return 0;
+	if ((rc = want_seq(L, cols_node, "grants[].tables[].columns")))
+		return rc;
+	size_t k = seq_len(cols_node);
+	if (k == 0)
+		return fail_at(L, cols_node, "grants[].tables[].columns: list at least one column, or leave the key "
+			       "out for every column");
+	if (!(t->columns = calloc(k, sizeof *t->columns)))
+		return fail_at(L, cols_node, "out of memory");
+	FOR_ITEMS(cols_node, it) {
+		yaml_node_t *c = node_at(L, *it, cols_node, &rc);
+		if (!c)
+			return rc;
+		if ((rc = want_scalar(L, c, "grants[].tables[].columns")))
+			return rc;
+		const char *cz = scalar(c);
+		if (!valid_column_name(cz))
+			return fail_at(L, c, "grants[].tables[].columns: '%.64s' is not a column name (letters, digits, "
+				       "'_', '$', '-')", cz);
+		for (size_t j = 0; j < t->ncolumns; j++)
+			if (strcmp(t->columns[j], cz) == 0)
+				return fail_at(L, c, "grants[].tables[].columns: '%s' is listed twice", cz);
+		if (!(t->columns[t->ncolumns] = gh_strdup(cz)))
+			return fail_at(L, c, "out of memory");
+		t->ncolumns++;
+	}
+	return 0;
+}
+
+/* A grant's optional `tables:` list: what it covers instead of the whole resource. */
+static int load_grant_tables(struct loader *L, yaml_node_t *n, struct gh_policy_grant *g, bool pg)
+{
+	int rc = want_seq(L, n, "grants[].tables");
+	if (rc)
+		return rc;
+	size_t k = seq_len(n);
+	if (k == 0)
+		return fail_at(L, n, "grants[].tables: an empty list covers nothing; list tables, or leave the key "
+			       "out for the whole resource");
+	if (!(g->tables = calloc(k, sizeof *g->tables)))
+		return fail_at(L, n, "out of memory");
+	FOR_ITEMS(n, it) {
+		yaml_node_t *v = node_at(L, *it, n, &rc);
+		if (!v)
+			return rc;
+		struct gh_policy_table *t = &g->tables[g->ntables];
+		g->ntables++; /* counted now so that a failure frees what was read */
+		if ((rc = load_table_entry(L, v, t, pg)))
+			return rc;
+		for (size_t j = 0; j + 1 < g->ntables; j++)
+			if (strcmp(g->tables[j].name, t->name) == 0)
+				return fail_at(L, v, "grants[].tables: '%s' is listed twice", t->name);
+	}
+	return 0;
+}
+
 static int load_grants(struct loader *L, yaml_node_t *n)
 {
 	int rc = want_seq(L, n, "grants");
@@ -513,6 +650,7 @@ static int load_grants(struct loader *L, yaml_node_t *n)
 			return rc;
 		struct gh_policy_grant *dst = &p->grants[p->ngrants];
 		p->ngrants++;
+		yaml_node_t *tables_node = NULL;
 		FOR_PAIRS(g, pair) {
 			yaml_node_t *k = key_node(L, pair), *v = node_at(L, pair->value, g, &rc);
 			if (!v)
@@ -550,8 +688,10 @@ static int load_grants(struct loader *L, yaml_node_t *n)
 				else if (strcmp(a, "own") == 0) dst->access = GH_ACCESS_OWN;
 				else
 					return fail_at(L, v, "grants[].access: expected use, edit or own, got '%.64s'", a);
+			} else if (strcmp(key, "tables") == 0) {
+				tables_node = v; /* read below, once the resource's kind is known */
 			} else
-				return unknown_key(L, k, "grants[]", "resource, environment, user, group, access");
+				return unknown_key(L, k, "grants[]", "resource, environment, user, group, access, tables");
 		}
 		if (!dst->resource)
 			return fail_at(L, g, "grants[]: missing required key 'resource'");
@@ -565,6 +705,8 @@ static int load_grants(struct loader *L, yaml_node_t *n)
 		if (!gh_config_resenv(r, dst->environment))
 			return fail_at(L, g, "grants[]: resource '%s' has no environment '%s'", dst->resource,
 				       dst->environment);
+		if (tables_node && (rc = load_grant_tables(L, tables_node, dst, r->kind == GH_RESOURCE_POSTGRES)))
+			return rc;
 	}
 	return 0;
 }
@@ -789,6 +931,7 @@ static void policy_free(struct gh_policy *p)
 			free(r->envs[j].secret);
 		}
 		free(r->envs);
+		free_names(r->schemas, r->nschemas);
 	}
 	free(p->resources);
 	for (size_t i = 0; i < p->napps; i++)
@@ -800,6 +943,11 @@ static void policy_free(struct gh_policy *p)
 		free(g->environment);
 		free(g->user);
 		free(g->group);
+		for (size_t j = 0; j < g->ntables; j++) {
+			free(g->tables[j].name);
+			free_names(g->tables[j].columns, g->tables[j].ncolumns);
+		}
+		free(g->tables);
 	}
 	free(p->grants);
 	free(p);
@@ -985,8 +1133,12 @@ int gh_config_export(const struct gh_policy *p, struct gh_buf *b)
 		const struct gh_policy_resource *r = &p->resources[i];
 		rc |= gh_buf_puts(b, "  - name: ");
 		rc |= put_q(b, r->name);
-		rc |= gh_buf_puts(b, r->kind == GH_RESOURCE_POSTGRES ? "\n    kind: postgres\n    environments:"
-								  : "\n    kind: sqlite\n    environments:");
+		rc |= gh_buf_puts(b, r->kind == GH_RESOURCE_POSTGRES ? "\n    kind: postgres" : "\n    kind: sqlite");
+		if (r->nschemas) {
+			rc |= gh_buf_puts(b, "\n    schemas: ");
+			rc |= put_list(b, r->schemas, r->nschemas);
+		}
+		rc |= gh_buf_puts(b, "\n    environments:");
 		if (!r->nenvs) rc |= gh_buf_puts(b, " {}");
 		rc |= gh_buf_puts(b, "\n");
 		for (size_t j = 0; j < r->nenvs; j++) {
@@ -1016,7 +1168,26 @@ int gh_config_export(const struct gh_policy *p, struct gh_buf *b)
 		rc |= put_q(b, g->environment);
 		rc |= gh_buf_puts(b, g->user ? ", user: " : ", group: ");
 		rc |= put_q(b, g->user ? g->user : g->group);
-		rc |= gh_buf_printf(b, ", access: %s }\n", gh_access_name(g->access));
+		rc |= gh_buf_printf(b, ", access: %s", gh_access_name(g->access));
+		if (g->ntables) {
+			rc |= gh_buf_puts(b, ", tables: [");
+			for (size_t j = 0; j < g->ntables; j++) {
+				const struct gh_policy_table *t = &g->tables[j];
+				if (j)
+					rc |= gh_buf_puts(b, ", ");
+				if (!t->ncolumns) {
+					rc |= put_q(b, t->name);
+					continue;
+				}
+				rc |= gh_buf_puts(b, "{ name: ");
+				rc |= put_q(b, t->name);
+				rc |= gh_buf_puts(b, ", columns: ");
+				rc |= put_list(b, t->columns, t->ncolumns);
+				rc |= gh_buf_puts(b, " }");
+			}
+			rc |= gh_buf_puts(b, "]");
+		}
+		rc |= gh_buf_puts(b, " }\n");
 	}
 	const struct gh_policy_scan *sc = &p->scan;
 	if (sc->fail_on || sc->min_release_age >= 0 || sc->max_file_size >= 0 || sc->registry || sc->pypi_registry ||

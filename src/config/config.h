@@ -27,12 +27,24 @@ struct gh_policy_resource {
 	enum gh_resource_kind kind;
 	struct gh_policy_resenv *envs;
 	size_t nenvs;
+	char **schemas;   /* postgres: the schemas its schema listing shows; none: public */
+	size_t nschemas;
 };
 struct gh_policy_app { char *name; };
+/* One entry of a grant's `tables:` list: a table (or view) name or glob ('*' and '?' never
+ * match '.'; PostgreSQL names may carry one schema, "sales.orders"), and optionally the only
+ * columns it gives (none: every column). */
+struct gh_policy_table {
+	char *name;
+	char **columns;
+	size_t ncolumns;
+};
 struct gh_policy_grant {
 	char *resource, *environment;
 	char *user, *group; /* exactly one is set */
 	enum gh_access access;
+	struct gh_policy_table *tables; /* ntables == 0: the whole resource */
+	size_t ntables;
 };
 
 /* Defaults for `gatehouse scan` (the policy's optional `scan` section); flags override. */

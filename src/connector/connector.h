@@ -134,4 +134,60 @@ void gh_pg_pipeline_finish(PGconn *pg);
 int gh_pg_exec(struct gh_pg_conn *c, enum gh_sql_class cls, const char *sql, size_t len, json_t *params,
 	       const struct gh_exec_limits *lim, const struct gh_pg_claims *claims, struct gh_exec_result *res);
 
+/* ---- schema listings (schema.c) ----
+ * What GET /v1/schema shows: the tables and views of a resource, from its own catalog, with
+ * only what the caller may see kept. */
+
+struct gh_schema_column {
+	char *name;
+	char *type;          /* SQLite: the declared type (NULL: none); PostgreSQL: format_type() */
+	char *comment;       /* NULL: none (SQLite has no comments) */
+	bool nullable, primary_key;
+};
+struct gh_schema_fk {
+	char **columns, **ref_columns; /* ncolumns each, in key order */
+	size_t ncolumns;
+	char *ref_table;
+};
+struct gh_schema_table {
+	char *name;          /* SQLite: as declared; PostgreSQL: "t" in public, "schema.t" elsewhere */
+	const char *kind;    /* "table", "view", "virtual table", "materialized view", "foreign table" */
+	char *comment;
+	struct gh_schema_column *columns;
+	size_t ncolumns;
+	struct gh_schema_fk *fks;
+	size_t nfks;
+};
+struct gh_schema {
+	struct gh_schema_table *tables;
+	size_t ntables;
+	bool truncated;      /* more was visible than GH_SCHEMA_MAX_TABLES / _COLUMNS keep */
+};
+
+/* What the caller may see: column NULL asks about a table. */
+typedef bool (*gh_schema_visible_fn)(void *arg, const char *table, const char *column);
+
+void gh_schema_free(struct gh_schema *s);
+/* Removes table i from s (and the foreign keys that reference it). */
+void gh_schema_remove(struct gh_schema *s, size_t i);
+
+/* Lists the SQLite resource at path through c's read-only analysis connection: tables, views
+ * and virtual tables (not sqlite_* nor shadow tables), by name; columns from
+ * pragma table_xinfo, foreign keys from pragma foreign_key_list. Keeps only what visible
+ * allows, and a foreign key only when its columns, its table and the columns it references are
+ * all kept. Comments are NULL. Fills out (free with gh_schema_free); err on failure. */
+int gh_connector_sqlite_schema(struct gh_connector *c, const char *path, gh_schema_visible_fn visible, void *arg,
+			       struct gh_schema *out, struct gh_error *err);
+
+/* Lists a PostgreSQL resource on c, in a READ ONLY transaction with the statement timeout and
+ * claims set as for a query, from pg_catalog: tables, partitioned tables, views, materialized
+ * views and foreign tables (not partitions) of the given schemas (NULL: public) that the
+ * database role may SELECT (or some column of), columns it may SELECT, with format_type(),
+ * NOT NULL, primary keys and foreign keys (pg_constraint), comments (obj_description,
+ * col_description). Filtered by visible like the SQLite listing. On failure res holds the
+ * error (and a lost connection is flagged). */
+int gh_pg_schema(struct gh_pg_conn *c, char *const *schemas, size_t nschemas, int64_t timeout_ms,
+		 const struct gh_pg_claims *claims, gh_schema_visible_fn visible, void *arg, struct gh_schema *out,
+		 struct gh_exec_result *res);
+
 #endif

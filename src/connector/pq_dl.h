@@ -15,7 +15,7 @@
 	X(PQenterPipelineMode) X(PQerrorMessage) X(PQexec) X(PQexecParams) X(PQexitPipelineMode) X(PQfformat) \
 	X(PQfinish) X(PQfmod) X(PQfname) X(PQfreeCancel) X(PQfreemem) X(PQfsize) X(PQftable) X(PQftablecol)   \
 	X(PQftype) X(PQgetCancel) X(PQgetCopyData) X(PQgetResult) X(PQgetisnull) X(PQgetlength) X(PQgetvalue) \
-	X(PQnfields) X(PQnparams) X(PQparamtype) X(PQpipelineStatus) X(PQpipelineSync) X(PQprepare)           \
+	X(PQnfields) X(PQnparams) X(PQntuples) X(PQparamtype) X(PQpipelineStatus) X(PQpipelineSync) X(PQprepare)           \
 	X(PQputCopyEnd) X(PQresultErrorField) X(PQresultStatus) X(PQsendQueryParams) X(PQsetSingleRowMode)     \
 	X(PQsetNoticeProcessor) X(PQstatus) X(PQtransactionStatus)
 
@@ -60,6 +60,7 @@ int gh_pq_load(struct gh_error *err);
 #define PQgetvalue gh_pq.PQgetvalue
 #define PQnfields gh_pq.PQnfields
 #define PQnparams gh_pq.PQnparams
+#define PQntuples gh_pq.PQntuples
 #define PQparamtype gh_pq.PQparamtype
 #define PQpipelineStatus gh_pq.PQpipelineStatus
 #define PQpipelineSync gh_pq.PQpipelineSync

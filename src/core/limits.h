@@ -68,6 +68,16 @@
 /* Backups: a file size in a manifest above this (16 TiB) is refused before any arithmetic. */
 #define GH_BACKUP_MAX_FILE_BYTES   (INT64_C(1) << 44)
 
+/* Schema listings (GET /v1/schema): tables and views in one answer (a model's context is
+ * finite; past this the answer says truncated), columns per table (PostgreSQL's own maximum),
+ * bytes of one comment, bytes of the whole answer, and catalog rows read from a PostgreSQL
+ * resource whatever the caller may see (bounds the server's memory on huge catalogs). */
+#define GH_SCHEMA_MAX_TABLES       1000
+#define GH_SCHEMA_MAX_COLUMNS      1600
+#define GH_SCHEMA_MAX_COMMENT      1024
+#define GH_SCHEMA_MAX_BYTES        (1024 * 1024)
+#define GH_SCHEMA_MAX_CATALOG_ROWS 200000
+
 /* Client verbs: response bytes accepted from the server. */
 #define GH_CLIENT_MAX_RESPONSE     (256 * 1024 * 1024)
 

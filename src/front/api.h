@@ -57,6 +57,7 @@ struct gh_api_resp {
 	const char *resource, *environment;
 	int64_t rows;                       /* -1: not applicable */
 	char detail[512];                   /* a JSON object, or "" */
+	char rule[160];                     /* the rule that decided (a grant, a refusal), or "" */
 };
 
 typedef void (*gh_api_fn)(struct gh_api_req *req, struct gh_api_resp *resp);

@@ -638,7 +638,7 @@ static int decide_and_run(struct pjob *j, const struct stmt_run *s, const struct
 			/* A client transaction is read-only unless the policy would let this caller
 			 * write here: a misclassified statement inside it still cannot write. */
 			struct gh_request_facts f = {pc->claims.sub, pc->claims.app, pc->resource, pc->env,
-						     GH_SQL_WRITE, NULL, false};
+						     GH_SQL_WRITE, NULL, false, NULL};
 			struct gh_verdict v;
 			gh_policy_decide(j->policy, &f, &v);
 			bool ro = st->begin_read_only || v.decision != GH_ALLOW;
@@ -720,7 +720,7 @@ static int decide_and_run(struct pjob *j, const struct stmt_run *s, const struct
 			       : cls == GH_SQL_SESSION				  ? GH_SQL_READ
 										  : cls;
 	struct gh_request_facts f = {pc->claims.sub, pc->claims.app, pc->resource, pc->env, fc, a->reason,
-				     a->own_only};
+				     a->own_only, a};
 	struct gh_verdict v;
 	uint64_t t_dec = gh_mono_us();
 	gh_policy_decide(j->policy, &f, &v);
@@ -1078,7 +1078,7 @@ static void describe_backend(struct pjob *j, const struct pstmt *st, bool params
 	struct pgc *pc = j->pc;
 	struct gh_request_facts f = {pc->claims.sub, pc->claims.app, pc->resource, pc->env,
 				     st->a->cls == GH_SQL_SESSION ? GH_SQL_READ : st->a->cls, st->a->reason,
-				     st->a->own_only};
+				     st->a->own_only, st->a};
 	struct gh_verdict v;
 	gh_policy_decide(j->policy, &f, &v);
 	if (v.decision == GH_DENY) {

@@ -151,6 +151,7 @@ static const char *status_text(int s)
 static void set_error(struct ctx *c, int status, const char *code, const char *message, const char *rule)
 {
 	c->status = status;
+	c->content_type = NULL; /* an error is a JSON document, whatever the endpoint answers */
 	gh_buf_reset(&c->out);
 	gh_buf_printf(&c->out, "{\"error\":{\"code\":\"%s\",\"message\":", code);
 	gh_buf_json_string(&c->out, message, strlen(message));
@@ -863,7 +864,7 @@ static void w_query(struct ctx *c, struct worker *w)
 		return to_loop(c);
 	}
 	struct gh_request_facts f = {c->claims.sub, c->claims.app, res, env, c->analysis->cls, c->analysis->reason,
-				     c->analysis->own_only};
+				     c->analysis->own_only, c->analysis};
 	gh_policy_decide(c->policy, &f, &c->verdict);
 	/* Over HTTP each request is one statement in its own transaction. */
 	if (c->verdict.decision != GH_DENY && c->analysis->nstmts > 1) {
@@ -1100,7 +1101,8 @@ static void w_decide_approval(struct ctx *c, struct worker *w, bool approve)
 	c->res_def = res;
 	c->resenv = re;
 	struct gh_request_facts f = {c->approval.requester, c->approval.app, c->approval.resource,
-				     c->approval.environment, c->analysis->cls, c->analysis->reason, c->analysis->own_only};
+				     c->approval.environment, c->analysis->cls, c->analysis->reason, c->analysis->own_only,
+				     c->analysis};
 	gh_policy_decide(c->policy, &f, &c->verdict);
 	if (c->verdict.decision == GH_DENY) {
 		char result[600];
@@ -1238,6 +1240,7 @@ static void w_api(struct ctx *c, struct worker *w)
 		r.status = rs.status < 400 ? "ok" : "refused";
 		r.duration_ms = (double)(gh_mono_us() - c->start_us) / 1000.0;
 		r.detail_json = rs.detail[0] ? rs.detail : NULL;
+		r.rule = rs.rule[0] ? rs.rule : NULL;
 		return audit_then(c, &r, NULL);
 	}
 	to_loop(c);

@@ -332,8 +332,30 @@ struct frame {
 	bool plan_only;    /* under EXPLAIN without ANALYZE: nothing below runs */
 };
 
+/* What the column check needs from the tree, resolved once the whole text is walked (the
+ * pointers are into the parse tree, alive until then). */
+struct colref {
+	json_t *fields;      /* a ColumnRef's fields, or NULL for a USING column (name) */
+	const char *name;
+};
+struct relrec {
+	size_t table;        /* index into a->tables */
+	const char *alias, *relname, *schema;
+};
+
 struct walk {
 	struct gh_sql_analysis *a;
+	struct colref *refs;
+	size_t nrefs;
+	struct relrec *rels;
+	size_t nrels;
+	const char **safe;   /* aliases of subqueries, functions and CTEs: their columns were
+			      * checked where they were read */
+	size_t nsafe;
+	const char **joins;  /* aliases of joins: they stand for every table in the join */
+	size_t njoins;
+	bool wide;           /* NATURAL JOIN, column aliases on a table or join, COPY of a whole
+			      * table: columns read without being named */
 	struct gh_sql_stmt *st;
 	struct frame *stack;
 	size_t n, cap;
@@ -500,26 +522,193 @@ static bool grow_names(void **p, size_t n, size_t elem, bool *oom)
 	return true;
 }
 
-static void add_table(struct walk *w, const char *name, bool written)
+/* Records a relation; returns its index in a->tables, or -1 (too many, out of memory). */
+static long add_table(struct walk *w, const char *name, bool written)
 {
 	struct gh_sql_analysis *a = w->a;
 	for (size_t i = 0; i < a->ntables; i++)
 		if (strcmp(a->tables[i].name, name) == 0) {
 			if (written) a->tables[i].written = true; else a->tables[i].read = true;
-			return;
+			return (long)i;
 		}
 	if (a->ntables >= GH_SQL_MAX_NAMES) {
 		w->too_many = true;
-		return;
+		return -1;
 	}
 	if (!grow_names((void **)&a->tables, a->ntables, sizeof *a->tables, &w->oom))
-		return;
+		return -1;
 	char *n = gh_strdup(name);
 	if (!n) {
 		w->oom = true;
+		return -1;
+	}
+	a->tables[a->ntables] = (struct gh_sql_table){.name = n, .read = !written, .written = written, .direct = true};
+	return (long)a->ntables++;
+}
+
+/* Appends one element to an array that grows by 8. */
+static bool grow(void **p, size_t n, size_t elem, struct walk *w)
+{
+	return grow_names(p, n, elem, &w->oom);
+}
+
+static void note_alias(struct walk *w, const char ***list, size_t *n, const char *name)
+{
+	if (name && grow((void **)list, *n, sizeof **list, w))
+		(*list)[(*n)++] = name;
+}
+
+/* ---- columns ----
+ * The parser knows no catalog, so a column name is attributed conservatively: a qualified
+ * name (c.col) to every relation the qualifier may denote (its alias or its name anywhere in
+ * the text), an unqualified one to every relation of the text. Whatever cannot be named
+ * (*, t.*, a whole-row reference, NATURAL JOIN, column aliases) makes the relations it may
+ * denote read whole (all_columns). The policy then refuses what a column-limited grant does
+ * not list: over-attribution can refuse a statement, never let one read more. */
+
+static void add_column(struct walk *w, size_t table, const char *name)
+{
+	if (gh_sql_table_add_column(&w->a->tables[table], name, false))
+		w->oom = true;
+}
+
+/* Attributes name (NULL: every column) to every relation of the text. */
+static void column_everywhere(struct walk *w, const char *name)
+{
+	for (size_t i = 0; i < w->a->ntables && !w->oom; i++) {
+		if (name)
+			add_column(w, i, name);
+		else
+			w->a->tables[i].all_columns = true;
+	}
+}
+
+static bool in_names(const char *const *list, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], name) == 0)
+			return true;
+	return false;
+}
+
+static const char *sval(json_t *node)
+{
+	return json_string_value(json_object_get(json_object_get(node, "String"), "sval"));
+}
+
+/* One ColumnRef: fields are Strings, the last may be A_Star. */
+static void resolve_ref(struct walk *w, json_t *fields)
+{
+	size_t n = json_array_size(fields);
+	json_t *last = json_array_get(fields, n ? n - 1 : 0);
+	bool star = json_object_get(last, "A_Star") != NULL;
+	const char *name = star ? NULL : sval(last);
+	if (n == 0 || (!star && !name)) {
+		column_everywhere(w, NULL); /* a shape the analyser does not know: as if it read all */
 		return;
 	}
-	a->tables[a->ntables++] = (struct gh_sql_table){.name = n, .read = !written, .written = written};
+	if (n == 1) {
+		column_everywhere(w, name); /* also a whole-row reference when it names a relation: the
+					     * name is then no column of it, and refused for a limited one */
+		return;
+	}
+	const char *q = sval(json_array_get(fields, n - 2));
+	const char *qschema = n >= 3 ? sval(json_array_get(fields, n - 3)) : NULL;
+	if (!q || (n >= 3 && !qschema)) {
+		column_everywhere(w, NULL);
+		return;
+	}
+	if (in_names(w->joins, w->njoins, q)) {
+		column_everywhere(w, name); /* a join's alias stands for all its tables */
+		return;
+	}
+	bool matched = false;
+	for (size_t i = 0; i < w->nrels && !w->oom; i++) {
+		const struct relrec *r = &w->rels[i];
+		bool by_alias = n == 2 && r->alias && strcmp(r->alias, q) == 0;
+		bool by_name = strcmp(r->relname, q) == 0 && (!qschema || (r->schema && strcmp(r->schema, qschema) == 0));
+		if (!by_alias && !by_name)
+			continue;
+		matched = true;
+		if (star)
+			w->a->tables[r->table].all_columns = true;
+		else
+			add_column(w, r->table, name);
+	}
+	if (matched || in_names(w->safe, w->nsafe, q))
+		return;
+	/* Not a relation of the text: a composite column's field (col.field, t.col.field), so
+	 * every name but the last may be the column read. */
+	if (star) {
+		column_everywhere(w, NULL);
+		return;
+	}
+	for (size_t i = 0; i + 1 < n && !w->oom; i++)
+		column_everywhere(w, sval(json_array_get(fields, i)));
+}
+
+/* Attributes every column reference of the text, once it is all walked. */
+static void resolve_columns(struct walk *w)
+{
+	if (w->wide)
+		column_everywhere(w, NULL);
+	for (size_t i = 0; i < w->nrefs && !w->oom; i++) {
+		if (w->refs[i].fields)
+			resolve_ref(w, w->refs[i].fields);
+		else
+			column_everywhere(w, w->refs[i].name);
+	}
+}
+
+static void note_ref(struct walk *w, json_t *fields, const char *name)
+{
+	if (grow((void **)&w->refs, w->nrefs, sizeof *w->refs, w))
+		w->refs[w->nrefs++] = (struct colref){fields, name};
+}
+
+/* An Alias struct: its name goes to list (if any); column aliases on a table or a join rename
+ * columns by position, so the relations below read columns they do not name. */
+static void note_alias_node(struct walk *w, json_t *alias, bool renames, const char ***list, size_t *n)
+{
+	if (!json_is_object(alias))
+		return;
+	if (list)
+		note_alias(w, list, n, str_field(alias, "aliasname"));
+	if (renames && json_array_size(json_object_get(alias, "colnames")))
+		w->wide = true;
+}
+
+/* Collects what the column check needs from nodes that carry column names or aliases. */
+static void collect_columns(struct walk *w, const char *type, json_t *n)
+{
+	if (strcmp(type, "ColumnRef") == 0) {
+		json_t *fields = json_object_get(n, "fields");
+		if (json_is_array(fields))
+			note_ref(w, fields, NULL);
+		else
+			w->wide = true;
+	} else if (strcmp(type, "JoinExpr") == 0) {
+		if (json_is_true(json_object_get(n, "isNatural")))
+			w->wide = true;
+		size_t i;
+		json_t *u;
+		json_array_foreach(json_object_get(n, "usingClause"), i, u) {
+			const char *name = sval(u);
+			if (name)
+				note_ref(w, NULL, name);
+			else
+				w->wide = true;
+		}
+		note_alias_node(w, json_object_get(n, "alias"), true, &w->joins, &w->njoins);
+	} else if (strcmp(type, "RangeSubselect") == 0 || strcmp(type, "RangeFunction") == 0 ||
+		   strcmp(type, "RangeTableFunc") == 0) {
+		note_alias_node(w, json_object_get(n, "alias"), false, &w->safe, &w->nsafe);
+	} else if (strcmp(type, "CommonTableExpr") == 0) {
+		note_alias(w, &w->safe, &w->nsafe, str_field(n, "ctename"));
+	} else if (strcmp(type, "CopyStmt") == 0) {
+		if (json_object_get(n, "relation") && !json_array_size(json_object_get(n, "attlist")))
+			w->wide = true;
+	}
 }
 
 /* Takes ownership of name. */
@@ -620,6 +809,8 @@ static void visit_funccall(struct walk *w, json_t *fc)
 			raise_class(w, GH_SQL_FORBIDDEN, "set_config with a setting name that is not a string constant");
 		else if (protected_setting(setting))
 			raise_class(w, GH_SQL_FORBIDDEN, "set_config of %.64s is not allowed", setting);
+		else if (strcasecmp(setting, "search_path") == 0)
+			w->a->sets_search_path = true;
 	}
 	add_function(w, name);
 }
@@ -639,10 +830,13 @@ static void visit_rangevar(struct walk *w, json_t *rv)
 		raise_class(w, GH_SQL_FORBIDDEN, "temporary objects outlive the request on a pooled connection");
 		return;
 	}
+	json_t *alias = json_object_get(rv, "alias");
 	if (!cat && !schema && !w->f->target)
 		for (const struct scope *s = w->f->scope; s; s = s->up)
-			if (strcmp(s->name, rel) == 0)
+			if (strcmp(s->name, rel) == 0) {
+				note_alias_node(w, alias, false, &w->safe, &w->nsafe);
 				return; /* a CTE, not a table */
+			}
 	char name[3 * 256];
 	int r = snprintf(name, sizeof name, "%s%s%s%s%s", cat ? cat : "", cat ? "." : "", schema ? schema : "",
 			 schema ? "." : "", rel);
@@ -650,7 +844,12 @@ static void visit_rangevar(struct walk *w, json_t *rv)
 		raise_class(w, GH_SQL_FORBIDDEN, "relation name too long");
 		return;
 	}
-	add_table(w, name, w->f->target && !w->f->plan_only);
+	long t = add_table(w, name, w->f->target && !w->f->plan_only);
+	if (t < 0)
+		return;
+	note_alias_node(w, alias, true, NULL, NULL);
+	if (grow((void **)&w->rels, w->nrels, sizeof *w->rels, w))
+		w->rels[w->nrels++] = (struct relrec){(size_t)t, str_field(alias, "aliasname"), rel, schema};
 }
 
 static void visit_set(struct walk *w, json_t *n, bool top)
@@ -674,6 +873,8 @@ static void visit_set(struct walk *w, json_t *n, bool top)
 		return;
 	}
 	raise_class(w, GH_SQL_SESSION, NULL);
+	if (name && strcasecmp(name, "search_path") == 0)
+		w->a->sets_search_path = true;
 	if (top) {
 		w->st->session = reset ? GH_SESSION_RESET : GH_SESSION_SET;
 		/* SET TRANSACTION ... lasts for the transaction, like SET LOCAL */
@@ -924,6 +1125,21 @@ static bool code_sql(struct walk *w, const char *sql, size_t len)
 		return true;
 	}
 	bool parsed = !(sub->cls == GH_SQL_FORBIDDEN && strncmp(sub->reason, "syntax error", 12) == 0);
+	/* what the code touches counts as touched by the statement that holds it */
+	for (size_t i = 0; parsed && i < sub->ntables && !w->oom; i++) {
+		const struct gh_sql_table *st = &sub->tables[i];
+		long t = add_table(w, st->name, st->written);
+		if (t < 0)
+			break;
+		struct gh_sql_table *dt = &w->a->tables[t];
+		dt->all_columns |= st->all_columns;
+		if (st->read)
+			dt->read = true;
+		for (size_t j = 0; j < st->ncolumns && !w->oom; j++)
+			add_column(w, (size_t)t, st->columns[j]);
+	}
+	if (parsed && sub->sets_search_path)
+		w->a->sets_search_path = true;
 	if (parsed && sub->cls == GH_SQL_DESTRUCTIVE)
 		raise_class(w, GH_SQL_DESTRUCTIVE, "code runs a destructive statement: %s", sub->reason);
 	else if (parsed && sub->cls == GH_SQL_FORBIDDEN)
@@ -1088,6 +1304,8 @@ static void visit_code(struct walk *w, const char *type, json_t *n, bool top)
 static void visit_node(struct walk *w, const struct frame *f, const char *type, json_t *n)
 {
 	bool top = f->depth == 0;
+	if (type)
+		collect_columns(w, type, n);
 	if (type) {
 		const struct rule *r = bsearch(type, rules, sizeof rules / sizeof *rules, sizeof *rules, rule_cmp);
 		enum effect fx = r ? r->fx : FX_FORBIDDEN;
@@ -1286,6 +1504,15 @@ static int analyze_tree(struct gh_sql_analysis *a, const char *text, size_t len,
 		}
 	}
 	a->own_only = w.own_only;
+	if (!rc) {
+		resolve_columns(&w);
+		if (w.oom)
+			rc = GH_ENOMEM;
+	}
+	free(w.refs);
+	free(w.rels);
+	free(w.safe);
+	free(w.joins);
 	free(w.stack);
 	while (w.scopes) {
 		struct scope *next = w.scopes->next_alloc;

@@ -38,9 +38,19 @@ struct gh_sql_stmt {
 	size_t offset, len;        /* the statement's span in the analysed text */
 };
 
+/* A relation a statement touches. columns are the names it reads of it (SQLite: exactly, from
+ * the authorizer, including what views read; PostgreSQL: every column name that may belong to
+ * it, since the parser knows no catalog), at most GH_SQL_MAX_NAMES; all_columns when it reads
+ * columns it does not name (SELECT *, a whole-row reference, NATURAL JOIN, column aliases,
+ * PRAGMA table_info, or more names than kept). direct is false when only a trigger writes it
+ * (SQLite), which the policy leaves to whoever defined the trigger. */
 struct gh_sql_table {
 	char *name;
 	bool read, written;
+	bool direct;
+	bool all_columns;
+	char **columns;
+	size_t ncolumns;
 };
 
 /* Immutable once made; shared by reference count between the cache and requests. */
@@ -55,6 +65,8 @@ struct gh_sql_analysis {
 	bool own_only;             /* PostgreSQL DO, CALL, CREATE/ALTER FUNCTION/PROCEDURE, GRANT,
 				    * REVOKE: cls is GH_SQL_DDL, and only an `own` grant may run it */
 	bool copy;                 /* PostgreSQL COPY: the fronts do not carry COPY data */
+	bool sets_search_path;     /* PostgreSQL: SET/RESET search_path or set_config of it, which
+				    * changes what unqualified names mean */
 	char fingerprint[17];      /* PostgreSQL: libpg_query's fingerprint, 16 hex digits; "" else */
 	struct gh_sql_stmt *stmts; /* PostgreSQL: each statement of the text, in order */
 	size_t nstmts;
@@ -86,6 +98,10 @@ void gh_sql_sqlite_guard(sqlite3 *db, const enum gh_sql_class *max);
 
 void gh_sql_analysis_ref(struct gh_sql_analysis *a);
 void gh_sql_analysis_unref(struct gh_sql_analysis *a);
+
+/* Adds column (case-insensitively unique when nocase) to t's columns; past GH_SQL_MAX_NAMES
+ * it sets all_columns instead. GH_ENOMEM or 0. */
+int gh_sql_table_add_column(struct gh_sql_table *t, const char *column, bool nocase);
 
 /* Writes the table names (comma-separated, JSON array when json is true) into out. */
 int gh_sql_tables_json(const struct gh_sql_analysis *a, struct gh_buf *out);

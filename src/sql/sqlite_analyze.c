@@ -18,7 +18,7 @@ static const char *const function_deny[] = {"load_extension", "fts3_tokenizer"};
 
 struct recorder {
 	struct gh_sql_analysis *a;
-	bool destructive, forbidden, ddl, write, drop_column, oom;
+	bool destructive, forbidden, ddl, write, drop_column, oom, too_many;
 	char reason[256];
 };
 
@@ -55,32 +55,60 @@ static void note(struct recorder *r, bool *flag, const char *what, const char *n
 	*flag = true;
 }
 
-static void add_table(struct recorder *r, const char *name, bool written)
+int gh_sql_table_add_column(struct gh_sql_table *t, const char *column, bool nocase)
+{
+	for (size_t i = 0; i < t->ncolumns; i++)
+		if ((nocase ? sqlite3_stricmp(t->columns[i], column) : strcmp(t->columns[i], column)) == 0)
+			return 0;
+	if (t->ncolumns >= GH_SQL_MAX_NAMES) {
+		t->all_columns = true; /* more than can be kept: as if it read them all */
+		return 0;
+	}
+	if (t->ncolumns % 8 == 0) {
+		char **c = realloc(t->columns, (t->ncolumns + 8) * sizeof *c);
+		if (!c)
+			return GH_ENOMEM;
+		t->columns = c;
+	}
+	if (!(t->columns[t->ncolumns] = gh_strdup(column)))
+		return GH_ENOMEM;
+	t->ncolumns++;
+	return 0;
+}
+
+/* Records a table the statement touches; direct unless reached through a view or trigger.
+ * Returns the entry, or NULL (out of memory, or more tables than are kept). */
+static struct gh_sql_table *add_table(struct recorder *r, const char *name, bool written, bool direct)
 {
 	struct gh_sql_analysis *a = r->a;
 	if (!name)
-		return;
+		return NULL;
 	for (size_t i = 0; i < a->ntables; i++)
 		if (sqlite3_stricmp(a->tables[i].name, name) == 0) {
 			if (written) a->tables[i].written = true; else a->tables[i].read = true;
-			return;
+			if (direct)
+				a->tables[i].direct = true;
+			return &a->tables[i];
 		}
-	if (a->ntables >= GH_SQL_MAX_NAMES)
-		return;
+	if (a->ntables >= GH_SQL_MAX_NAMES) {
+		r->too_many = true;
+		return NULL;
+	}
 	if (a->ntables % 8 == 0) {
 		struct gh_sql_table *t = realloc(a->tables, (a->ntables + 8) * sizeof *t);
 		if (!t) {
 			r->oom = true;
-			return;
+			return NULL;
 		}
 		a->tables = t;
 	}
 	char *n = gh_strdup(name);
 	if (!n) {
 		r->oom = true;
-		return;
+		return NULL;
 	}
-	a->tables[a->ntables++] = (struct gh_sql_table){.name = n, .read = !written, .written = written};
+	a->tables[a->ntables] = (struct gh_sql_table){.name = n, .read = !written, .written = written, .direct = direct};
+	return &a->tables[a->ntables++];
 }
 
 static void add_function(struct recorder *r, const char *name)
@@ -216,14 +244,28 @@ static int record(void *arg, int action, const char *a1, const char *a2, const c
 	default:
 		break;
 	}
-	if (action == SQLITE_INSERT || action == SQLITE_UPDATE || action == SQLITE_DELETE)
-		add_table(r, a1, true);
-	else if (action == SQLITE_ALTER_TABLE)
-		add_table(r, a2, true);
-	else if (action == SQLITE_READ)
-		add_table(r, a1, false);
-	else if (action == SQLITE_FUNCTION)
+	/* A write made by a trigger is the trigger's definer's business (a WITH clause cannot
+	 * write in SQLite, so the name is a real trigger's). A read never is: SQLite names a CTE
+	 * in the same place as a view, and a CTE may take a view's name, so reads through views
+	 * count as the statement's own. */
+	bool direct = trigger == NULL || action == SQLITE_READ || action == SQLITE_PRAGMA;
+	if (action == SQLITE_INSERT || action == SQLITE_UPDATE || action == SQLITE_DELETE) {
+		add_table(r, a1, true, direct);
+	} else if (action == SQLITE_ALTER_TABLE) {
+		add_table(r, a2, true, direct);
+	} else if (action == SQLITE_READ) {
+		struct gh_sql_table *t = add_table(r, a1, false, direct);
+		/* the columns read; "" is a table read without a column (count(*)) */
+		if (t && a2 && *a2 && gh_sql_table_add_column(t, a2, true))
+			r->oom = true;
+	} else if (action == SQLITE_PRAGMA && c == GH_SQL_READ && a2) {
+		/* table_info and friends describe every column of the table named */
+		struct gh_sql_table *t = add_table(r, a2, false, direct);
+		if (t)
+			t->all_columns = true;
+	} else if (action == SQLITE_FUNCTION) {
 		add_function(r, a2);
+	}
 	return c == GH_SQL_DESTRUCTIVE || c == GH_SQL_FORBIDDEN ? SQLITE_DENY : SQLITE_OK;
 }
 
@@ -268,8 +310,12 @@ void gh_sql_analysis_unref(struct gh_sql_analysis *a)
 {
 	if (!a || __atomic_sub_fetch(&a->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	for (size_t i = 0; i < a->ntables; i++)
+	for (size_t i = 0; i < a->ntables; i++) {
 		free(a->tables[i].name);
+		for (size_t j = 0; j < a->tables[i].ncolumns; j++)
+			free(a->tables[i].columns[j]);
+		free(a->tables[i].columns);
+	}
 	free(a->tables);
 	for (size_t i = 0; i < a->nfunctions; i++)
 		free(a->functions[i]);
@@ -350,6 +396,11 @@ int gh_sql_analyze_sqlite(sqlite3 *db, const char *sql, size_t len, struct gh_sq
 		goto done;
 	}
 	a->nparams = sqlite3_bind_parameter_count(stmt);
+	if (r.too_many) {
+		/* the policy decides on the tables a statement touches: all of them must be known */
+		forbid(a, "statement touches more than the tables the analyser keeps", NULL);
+		goto done;
+	}
 	if (r.oom) {
 		sqlite3_finalize(stmt);
 		gh_sql_analysis_unref(a);

@@ -392,6 +392,119 @@ static void test_errors_grants(void **state)
 	CHECKED("grants: both/neither user and group, undefined names, env the resource lacks, access admin");
 }
 
+
+/* A grant's optional tables: list (names, globs, per-table columns) and a postgres resource's
+ * schemas: what they hold, what they refuse with a position, and that export keeps them. */
+static void test_grant_tables(void **state)
+{
+	(void)state;
+	static const char doc[] =
+		"version: 1\n"
+		"users: [{name: a}, {name: b}]\n"
+		"environments: [{name: staging}]\n"
+		"resources:\n"
+		"  - name: crm\n"
+		"    kind: sqlite\n"
+		"    environments: {staging: {path: /x.db}}\n"
+		"  - name: wh\n"
+		"    kind: postgres\n"
+		"    schemas: [public, sales]\n"
+		"    environments: {staging: {secret: wh-dsn}}\n"
+		"grants:\n"
+		"  - resource: crm\n"
+		"    environment: staging\n"
+		"    user: a\n"
+		"    access: use\n"
+		"    tables:\n"
+		"      - invoices\n"
+		"      - \"report_*\"\n"
+		"      - { name: customers, columns: [id, name] }\n"
+		"  - { tables: [\"sales.*\", orders], resource: wh, environment: staging, user: b, access: edit }\n"
+		"  - { resource: wh, environment: staging, user: a, access: use }\n";
+	struct gh_policy *p = parse_ok(doc, NULL);
+	assert_int_equal(p->ngrants, 3);
+	const struct gh_policy_grant *g = &p->grants[0];
+	assert_int_equal(g->ntables, 3);
+	assert_string_equal(g->tables[0].name, "invoices");
+	assert_int_equal(g->tables[0].ncolumns, 0);
+	assert_string_equal(g->tables[1].name, "report_*");
+	assert_string_equal(g->tables[2].name, "customers");
+	assert_int_equal(g->tables[2].ncolumns, 2);
+	assert_string_equal(g->tables[2].columns[1], "name");
+	assert_int_equal(p->grants[1].ntables, 2);
+	assert_string_equal(p->grants[1].tables[0].name, "sales.*");
+	assert_int_equal(p->grants[2].ntables, 0);
+	const struct gh_policy_resource *wh = gh_config_resource(p, "wh");
+	assert_int_equal(wh->nschemas, 2);
+	assert_string_equal(wh->schemas[1], "sales");
+	assert_int_equal(gh_config_resource(p, "crm")->nschemas, 0);
+
+	struct gh_buf e1, e2;
+	gh_buf_init(&e1, 1 << 20);
+	gh_buf_init(&e2, 1 << 20);
+	assert_int_equal(gh_config_export(p, &e1), 0);
+	assert_non_null(strstr(e1.data, "tables: [\"invoices\", \"report_*\", { name: \"customers\", columns: [\"id\", \"name\"] }]"));
+	assert_non_null(strstr(e1.data, "schemas: [\"public\", \"sales\"]"));
+	struct gh_policy *q = parse_ok(e1.data, NULL);
+	assert_int_equal(gh_config_export(q, &e2), 0);
+	assert_string_equal(e1.data, e2.data);
+	assert_int_equal(q->grants[0].tables[2].ncolumns, 2);
+	gh_buf_free(&e1);
+	gh_buf_free(&e2);
+	gh_config_unref(q);
+	gh_config_unref(p);
+	CHECKED("tables: names, globs, {name, columns}; schemas:; the export reads back the same");
+
+	static const char head[] = "version: 1\n"
+				   "users: [{name: a}]\n"
+				   "environments: [{name: staging}]\n"
+				   "resources:\n"
+				   "  - {name: crm, kind: sqlite, environments: {staging: {path: /x.db}}}\n"
+				   "  - {name: wh, kind: postgres, environments: {staging: {secret: s}}}\n"
+				   "grants:\n";
+	static const struct { const char *grant, *needle; int col; } cases[] = {
+		{"  - {resource: crm, environment: staging, user: a, access: use, tables: []}\n",
+		 "grants[].tables: an empty list covers nothing", 73},
+		{"  - {resource: crm, environment: staging, user: a, access: use, tables: customers}\n",
+		 "grants[].tables: expected a list", 73},
+		{"  - {resource: crm, environment: staging, user: a, access: use, tables: [\"a b\"]}\n",
+		 "'a b' is not a table name or glob", 74},
+		{"  - {resource: crm, environment: staging, user: a, access: use, tables: [main.t]}\n",
+		 "'main.t' is not a table name or glob", 74},
+		{"  - {resource: wh, environment: staging, user: a, access: use, tables: [a.b.c]}\n",
+		 "'a.b.c' is not a table name or glob", 73},
+		{"  - {resource: wh, environment: staging, user: a, access: use, tables: [\".t\"]}\n",
+		 "'.t' is not a table name or glob", 73},
+		{"  - {resource: crm, environment: staging, user: a, access: use, tables: [t, t]}\n",
+		 "grants[].tables: 't' is listed twice", 77},
+		{"  - {resource: crm, environment: staging, user: a, access: use, tables: [{columns: [x]}]}\n",
+		 "grants[].tables[]: missing required key 'name'", 74},
+		{"  - {resource: crm, environment: staging, user: a, access: use, tables: [{name: t, columns: []}]}\n",
+		 "list at least one column", 93},
+		{"  - {resource: crm, environment: staging, user: a, access: use, tables: [{name: t, columns: [\"x;\"]}]}\n",
+		 "'x;' is not a column name", 94},
+		{"  - {resource: crm, environment: staging, user: a, access: use, tables: [{name: t, columns: [x, x]}]}\n",
+		 "'x' is listed twice", 97},
+		{"  - {resource: crm, environment: staging, user: a, access: use, tables: [{name: t, rows: 1}]}\n",
+		 "grants[].tables[]: unknown key 'rows'", 84},
+		{"  - {resource: crm, environment: staging, user: a, access: use, tables: [[t]]}\n",
+		 "grants[].tables[]: expected a string", 74},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char d[1024];
+		snprintf(d, sizeof d, "%s%s", head, cases[i].grant);
+		expect_err_at(d, NULL, 8, cases[i].col, cases[i].needle);
+	}
+	expect_err_at("version: 1\nenvironments: [{name: s}]\nresources:\n"
+		      "  - {name: crm, kind: sqlite, schemas: [public], environments: {s: {path: /x.db}}}\n",
+		      NULL, 4, 40, "only a kind: postgres resource has schemas");
+	expect_err_at("version: 1\nenvironments: [{name: s}]\nresources:\n"
+		      "  - {name: wh, kind: postgres, schemas: [], environments: {s: {secret: x}}}\n",
+		      NULL, 4, 41, "list at least one schema");
+	CHECKED("tables:/schemas: refused with positions: empty, not a list, bad names, schema on SQLite, "
+		"duplicates, missing name, empty or bad columns, unknown keys");
+}
+
 static void test_errors_yaml(void **state)
 {
 	(void)state;
@@ -835,6 +948,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_errors_environments),
 	cmocka_unit_test(test_errors_resources),
 	cmocka_unit_test(test_errors_grants),
+	cmocka_unit_test(test_grant_tables),
 	cmocka_unit_test(test_errors_yaml),
 	cmocka_unit_test(test_two_documents),
 	cmocka_unit_test(test_two_documents_message),

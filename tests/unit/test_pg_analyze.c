@@ -963,6 +963,99 @@ static void test_ref_counting(void **state)
 	CHECKED("reference counting: ref/unref, freed at zero (LeakSanitizer checks the rest)");
 }
 
+
+/* The columns attributed to table in sql, sorted and comma-separated, or "*" when it is read
+ * whole; "-" when the table is not touched. */
+static void cols_of(const char *sql, const char *name, char *out, size_t n)
+{
+	struct gh_sql_analysis *a = analyze(sql);
+	const struct gh_sql_table *t = table(a, name);
+	out[0] = '\0';
+	if (!t) {
+		snprintf(out, n, "-");
+	} else if (t->all_columns) {
+		snprintf(out, n, "*");
+	} else {
+		/* sorted: attribution order is an implementation detail */
+		const char *sorted[64];
+		size_t k = t->ncolumns < 64 ? t->ncolumns : 64;
+		for (size_t i = 0; i < k; i++) {
+			size_t j = i;
+			while (j && strcmp(sorted[j - 1], t->columns[i]) > 0) {
+				sorted[j] = sorted[j - 1];
+				j--;
+			}
+			sorted[j] = t->columns[i];
+		}
+		size_t o = 0;
+		for (size_t i = 0; i < k && o < n; i++)
+			o += (size_t)snprintf(out + o, n - o, "%s%s", i ? "," : "", sorted[i]);
+	}
+	gh_sql_analysis_unref(a);
+}
+
+static void test_columns(void **state)
+{
+	(void)state;
+	static const struct { const char *sql, *table, *want; } cases[] = {
+		{"SELECT c.name FROM customers c", "customers", "name"},
+		{"SELECT name, o.total FROM customers c JOIN orders o ON o.cid = c.id", "customers", "id,name"},
+		{"SELECT name, o.total FROM customers c JOIN orders o ON o.cid = c.id", "orders", "cid,name,total"},
+		{"SELECT * FROM customers", "customers", "*"},
+		{"TABLE customers", "customers", "*"},
+		{"SELECT c.* FROM customers c JOIN orders o ON true", "customers", "*"},
+		{"SELECT c.* FROM customers c JOIN orders o ON true", "orders", ""},
+		{"SELECT row_to_json(c) FROM customers c", "customers", "c"},   /* whole row: not a column */
+		{"SELECT (c).ssn FROM customers c", "customers", "c"},
+		{"SELECT a FROM customers AS c(a, b)", "customers", "*"},       /* column aliases rename */
+		{"SELECT j.x FROM (customers JOIN orders USING (id)) AS j(x, y)", "customers", "*"},
+		{"SELECT id FROM customers NATURAL JOIN orders", "orders", "*"},
+		{"SELECT j.name FROM (customers c JOIN orders o USING (id)) AS j", "orders", "id,name"},
+		{"WITH w AS (SELECT id FROM customers) SELECT w.id, w.ssn FROM w", "customers", "id"},
+		{"SELECT s.x FROM (SELECT name AS x FROM customers) s", "customers", "name"},
+		{"SELECT f.x FROM customers, LATERAL generate_series(1, 2) AS f(x)", "customers", ""},
+		{"SELECT address.city FROM customers", "customers", "address"},  /* a composite column */
+		{"SELECT public.customers.name FROM public.customers", "public.customers", "name"},
+		{"SELECT customers.name FROM public.customers", "public.customers", "name"},
+		{"SELECT x.customers.name FROM public.customers", "public.customers", "customers,x"},
+		{"SELECT c.addr.city FROM customers c", "customers", "addr,c"},
+		{"SELECT 1 FROM customers c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.cid = c.id)", "customers", "id"},
+		{"SELECT 1 FROM customers c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.cid = c.id)", "orders", "cid"},
+		{"SELECT count(*) FROM customers", "customers", ""},
+		{"SELECT \"Name\" FROM \"Customers\"", "Customers", "Name"},
+		{"SELECT c.name FROM customers c ORDER BY c.tier", "customers", "name,tier"},
+		{"DO $$ BEGIN PERFORM ssn FROM customers; END $$", "customers", "ssn"},
+		{"EXPLAIN SELECT c.ssn FROM customers c", "customers", "ssn"},
+		{"INSERT INTO orders (cid) SELECT c.id FROM customers c", "customers", "id"},
+	};
+	char got[512];
+	for (size_t i = 0; i < N(cases); i++) {
+		cols_of(cases[i].sql, cases[i].table, got, sizeof got);
+		if (strcmp(got, cases[i].want) != 0)
+			fail_msg("'%s': %s read by '%s', want '%s'", cases[i].sql, cases[i].table, got, cases[i].want);
+	}
+	static const struct { const char *sql; bool sets; } sp[] = {
+		{"SET LOCAL search_path = hr", true},
+		{"SET search_path TO hr, public", true},
+		{"SET SCHEMA 'hr'", true},
+		{"RESET search_path", true},
+		{"SELECT set_config('search_path', 'hr', true)", true},
+		{"SELECT pg_catalog.set_config('Search_Path', 'hr', true)", true},
+		{"SET LOCAL work_mem = '1MB'", false},
+		{"SELECT current_setting('search_path')", false},
+	};
+	for (size_t i = 0; i < N(sp); i++) {
+		struct gh_sql_analysis *a = analyze(sp[i].sql);
+		bool sets = a->sets_search_path;
+		gh_sql_analysis_unref(a);
+		if (sets != sp[i].sets)
+			fail_msg("'%s': sets_search_path %d, want %d", sp[i].sql, sets, sp[i].sets);
+	}
+	CHECKED("columns attributed to the relations a qualifier may denote, unqualified names to all, *, t.*, "
+		"whole rows, NATURAL JOIN and column aliases read a table whole; CTE and subquery columns are not "
+		"tables'; code's columns count; search_path changes flagged");
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_code_bodies),
 	cmocka_unit_test(test_class_names),
@@ -982,6 +1075,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_fingerprint),
 	cmocka_unit_test(test_stmts),
 	cmocka_unit_test(test_nparams),
+	cmocka_unit_test(test_columns),
 	cmocka_unit_test(test_syntax_errors),
 	cmocka_unit_test(test_deep_nesting),
 	cmocka_unit_test(test_deep_nesting_small_stack),

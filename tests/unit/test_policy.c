@@ -350,6 +350,218 @@ static void test_empty_policy(void **state)
 	CHECKED("default deny with no grants");
 }
 
+
+/* ---- table scoping: grants with a tables: list ---- */
+
+static const char scoped_yaml[] =
+	"version: 1\n"
+	"users: [{name: a}, {name: b}, {name: c}, {name: d}]\n"
+	"environments: [{name: staging}]\n"
+	"resources:\n"
+	"  - {name: crm, kind: sqlite, environments: {staging: {path: /crm.db}}}\n"
+	"  - {name: wh, kind: postgres, environments: {staging: {secret: wh}}}\n"
+	"apps: [{name: app}]\n"
+	"grants:\n"
+	"  - {resource: crm, environment: staging, user: a, access: use,\n"
+	"     tables: [invoices, \"report_*\", {name: customers, columns: [id, name]}, {name: Cust*, columns: [tier]}]}\n"
+	"  - {resource: crm, environment: staging, user: b, access: edit, tables: [invoices]}\n"
+	"  - {resource: crm, environment: staging, user: c, access: use}\n"
+	"  - {resource: crm, environment: staging, user: c, access: edit, tables: [invoices]}\n"
+	"  - {resource: crm, environment: staging, user: d, access: use, tables: [customers]}\n"
+	"  - {resource: crm, environment: staging, user: d, access: edit, tables: [invoices]}\n"
+	"  - {resource: wh, environment: staging, user: a, access: use,\n"
+	"     tables: [\"sales.*\", orders, {name: public.customers, columns: [id]}]}\n";
+
+/* One table touched by a statement: name, read or written, the columns read (NULL-terminated),
+ * and flags. */
+struct tt {
+	const char *name;
+	bool written, all, by_trigger;
+	const char *cols[4];
+};
+
+static struct gh_verdict decide_tables(const struct gh_policy *p, const char *user, const char *app, const char *res,
+				       enum gh_sql_class cls, bool own_only, bool search_path, const struct tt *tabs,
+				       size_t n)
+{
+	struct gh_sql_table t[8];
+	struct gh_sql_analysis a;
+	memset(&a, 0, sizeof a);
+	memset(t, 0, sizeof t);
+	for (size_t i = 0; i < n; i++) {
+		t[i].name = (char *)(uintptr_t)tabs[i].name;
+		t[i].read = !tabs[i].written;
+		t[i].written = tabs[i].written;
+		t[i].direct = !tabs[i].by_trigger;
+		t[i].all_columns = tabs[i].all;
+		t[i].columns = (char **)(uintptr_t)tabs[i].cols;
+		while (t[i].ncolumns < 4 && tabs[i].cols[t[i].ncolumns])
+			t[i].ncolumns++;
+	}
+	a.cls = cls;
+	a.tables = t;
+	a.ntables = n;
+	a.own_only = own_only;
+	a.sets_search_path = search_path;
+	struct gh_request_facts f = {.user = user, .app = app, .resource = res, .environment = "staging", .cls = cls,
+				     .own_only = own_only, .analysis = &a};
+	struct gh_verdict v;
+	gh_policy_decide(p, &f, &v);
+	assert_true(v.rule[0] && v.message[0]);
+	return v;
+}
+
+#define EXPECT_T(want, rule_prefix, ...)                                                                       \
+	do {                                                                                                   \
+		struct gh_verdict v_ = decide_tables(__VA_ARGS__);                                             \
+		if (v_.decision != (want) || strncmp(v_.rule, rule_prefix, strlen(rule_prefix)) != 0)          \
+			fail_msg("line %d: got %s '%s' (%s), want %s '%s'", __LINE__, gh_decision_name(v_.decision), \
+				 v_.rule, v_.message, gh_decision_name(want), rule_prefix);                      \
+		printf("  %-5s %s: %s\n", gh_decision_name(v_.decision), v_.rule, v_.message);                 \
+	} while (0)
+
+static void test_table_match(void **state)
+{
+	(void)state;
+	static const struct { const char *pat, *name; bool pg, want; } m[] = {
+		{"invoices", "invoices", false, true},
+		{"Invoices", "INVOICES", false, true},     /* SQLite names ignore ASCII case */
+		{"Invoices", "invoices", true, false},     /* PostgreSQL's do not */
+		{"report_*", "report_2024", false, true},
+		{"report_*", "report_", false, true},
+		{"report_*", "reports", false, false},
+		{"r?port", "report", false, true},
+		{"a*b*c", "axxbyyc", false, true},
+		{"a*b*c", "axxbyy", false, false},
+		{"*", "sqlite_master", false, false},      /* a glob never reaches the system tables */
+		{"sqlite_*", "sqlite_master", false, true},
+		{"sqlite_master", "sqlite_master", false, true},
+		{"*", "pg_class", true, false},
+		{"pg_*", "pg_stats", true, true},
+		{"customers", "public.customers", true, true},
+		{"public.customers", "customers", true, true},
+		{"*", "customers", true, true},
+		{"*", "sales.orders", true, false},        /* '*' does not cross the schema's '.' */
+		{"sales.*", "sales.orders", true, true},
+		{"sales.*", "sales.orders.x", true, false},
+		{"*.*", "sales.orders", true, true},
+		{"s?les.o*", "sales.orders", true, true},
+		{"orders", "sales.orders", true, false},
+		{"", "x", false, false},
+	};
+	for (size_t i = 0; i < sizeof m / sizeof *m; i++)
+		if (gh_policy_table_match(m[i].pat, m[i].name, m[i].pg) != m[i].want)
+			fail_msg("'%s' ~ '%s' (%s): want %d", m[i].pat, m[i].name, m[i].pg ? "pg" : "sqlite", m[i].want);
+	CHECKED("table patterns: names, globs that never cross '.', system tables only by their prefix, "
+		"SQLite case-insensitive, PostgreSQL's public schema implied");
+}
+
+static void test_table_scoping(void **state)
+{
+	(void)state;
+	struct gh_policy *p = NULL;
+	struct gh_error err;
+	gh_error_clear(&err);
+	if (gh_config_parse(scoped_yaml, sizeof scoped_yaml - 1, "p.yaml", NULL, &p, &err))
+		fail_msg("%s", err.message);
+	const enum gh_sql_class R = GH_SQL_READ, W = GH_SQL_WRITE, D = GH_SQL_DDL;
+
+	/* a: use on invoices, report_*, customers(id, name) and Cust*(tier) */
+	struct tt inv = {"invoices", false, false, false, {"id", "status"}};
+	EXPECT_T(GH_ALLOW, "grant:crm/staging/user:a/use/tables", p, "a", "app", "crm", R, false, false, &inv, 1);
+	struct tt notes = {"notes", false, false, false, {"body"}};
+	EXPECT_T(GH_DENY, "table-not-granted", p, "a", "app", "crm", R, false, false, &notes, 1);
+	struct tt both[] = {{"invoices", false, false, false, {"id"}}, {"notes", false, false, false, {"id"}}};
+	EXPECT_T(GH_DENY, "table-not-granted", p, "a", "app", "crm", R, false, false, both, 2);
+	struct tt cust = {"customers", false, false, false, {"ID", "name"}};
+	EXPECT_T(GH_ALLOW, "grant:crm/staging/user:a", p, "a", "app", "crm", R, false, false, &cust, 1);
+	struct tt cust_tier = {"customers", false, false, false, {"id", "tier"}}; /* tier through Cust* */
+	EXPECT_T(GH_ALLOW, "grant:crm/staging/user:a", p, "a", "app", "crm", R, false, false, &cust_tier, 1);
+	struct tt cust_ssn = {"customers", false, false, false, {"id", "ssn"}};
+	EXPECT_T(GH_DENY, "column-not-granted", p, "a", "app", "crm", R, false, false, &cust_ssn, 1);
+	struct tt cust_all = {"customers", false, true, false, {NULL}};
+	EXPECT_T(GH_DENY, "column-not-granted", p, "a", "app", "crm", R, false, false, &cust_all, 1);
+	struct tt cust_w = {"customers", true, false, false, {NULL}};
+	EXPECT_T(GH_DENY, "column-not-granted", p, "a", "app", "crm", W, false, false, &cust_w, 1);
+	struct tt count = {"customers", false, false, false, {NULL}}; /* count(*): no column */
+	EXPECT_T(GH_ALLOW, "grant:", p, "a", "app", "crm", R, false, false, &count, 1);
+	struct tt rep = {"REPORT_q1", false, false, false, {"x"}};
+	EXPECT_T(GH_ALLOW, "grant:", p, "a", "app", "crm", R, false, false, &rep, 1);
+	struct tt master = {"sqlite_master", false, false, false, {"sql"}};
+	EXPECT_T(GH_DENY, "table-not-granted", p, "a", "app", "crm", R, false, false, &master, 1);
+	/* a table only a trigger writes is the trigger's definer's business */
+	struct tt via[] = {{"invoices", true, false, false, {NULL}}, {"notes", true, false, true, {NULL}}};
+	EXPECT_T(GH_ALLOW, "grant:crm/staging/user:b", p, "b", NULL, "crm", W, false, false, via, 2);
+	/* SQLite's own bookkeeping (a table-valued function's first use) and json_each */
+	struct tt bk[] = {{"invoices", false, false, false, {"id"}}, {"sqlite_master", true, false, false, {NULL}},
+			  {"json_each", false, false, false, {"value"}}};
+	EXPECT_T(GH_ALLOW, "grant:", p, "a", "app", "crm", R, false, false, bk, 3);
+	EXPECT_T(GH_ALLOW, "grant:", p, "a", "app", "crm", R, false, false, NULL, 0); /* SELECT 1 */
+	EXPECT_T(GH_DENY, "needs-whole-resource", p, "a", "app", "crm", D, false, false, &inv, 1);
+	EXPECT_T(GH_DENY, "needs-whole-resource", p, "a", "app", "crm", D, true, false, NULL, 0);
+	EXPECT_T(GH_DENY, "search-path-scoped", p, "a", "app", "crm", R, false, true, &inv, 1);
+	EXPECT_T(GH_DENY, "needs-app-or-edit", p, "a", NULL, "crm", R, false, false, &inv, 1);
+
+	/* b: edit on invoices only */
+	struct tt inv_w = {"invoices", true, false, false, {"status"}};
+	EXPECT_T(GH_ALLOW, "grant:crm/staging/user:b/edit/tables", p, "b", NULL, "crm", W, false, false, &inv_w, 1);
+	struct tt notes_w = {"notes", true, false, false, {NULL}};
+	EXPECT_T(GH_DENY, "table-not-granted", p, "b", NULL, "crm", W, false, false, &notes_w, 1);
+
+	/* c: use on everything, edit on invoices: each table gets its best grant */
+	EXPECT_T(GH_ALLOW, "grant:crm/staging/user:c/edit/tables", p, "c", NULL, "crm", W, false, false, &inv_w, 1);
+	EXPECT_T(GH_DENY, "needs-app-or-edit", p, "c", NULL, "crm", W, false, false, &notes_w, 1);
+	EXPECT_T(GH_ALLOW, "grant:crm/staging/user:c/use", p, "c", "app", "crm", W, false, false, &notes_w, 1);
+	EXPECT_T(GH_DENY, "ddl-needs-edit", p, "c", "app", "crm", D, false, false, NULL, 0);
+	EXPECT_T(GH_ALLOW, "grant:", p, "c", "app", "crm", R, false, true, &inv, 1); /* a whole grant: search_path ok */
+
+	/* d: use on customers, edit on invoices: a join is as strong as its weakest table */
+	struct tt join[] = {{"invoices", false, false, false, {"id"}}, {"customers", false, false, false, {"id"}}};
+	EXPECT_T(GH_DENY, "needs-app-or-edit", p, "d", NULL, "crm", R, false, false, join, 2);
+	EXPECT_T(GH_ALLOW, "grant:crm/staging/user:d/use/tables", p, "d", "app", "crm", R, false, false, join, 2);
+
+	/* PostgreSQL names: public implied, other schemas by name, exact case, no catalog through '*' */
+	struct tt o1 = {"sales.orders", false, false, false, {"id"}}, o2 = {"orders", false, false, false, {"id"}};
+	struct tt o3 = {"public.orders", false, false, false, {"id"}}, hr = {"hr.salaries", false, false, false, {"x"}};
+	struct tt pc = {"public.customers", false, false, false, {"id"}}, pc2 = {"customers", false, false, false, {"ID"}};
+	struct tt cat = {"pg_class", false, false, false, {"relname"}};
+	EXPECT_T(GH_ALLOW, "grant:wh/staging/user:a/use/tables", p, "a", "app", "wh", R, false, false, &o1, 1);
+	EXPECT_T(GH_ALLOW, "grant:", p, "a", "app", "wh", R, false, false, &o2, 1);
+	EXPECT_T(GH_ALLOW, "grant:", p, "a", "app", "wh", R, false, false, &o3, 1);
+	EXPECT_T(GH_DENY, "table-not-granted", p, "a", "app", "wh", R, false, false, &hr, 1);
+	EXPECT_T(GH_ALLOW, "grant:", p, "a", "app", "wh", R, false, false, &pc, 1);
+	EXPECT_T(GH_DENY, "column-not-granted", p, "a", "app", "wh", R, false, false, &pc2, 1);
+	EXPECT_T(GH_DENY, "table-not-granted", p, "a", "app", "wh", R, false, false, &cat, 1);
+
+	/* without an analysis only levels count (a BEGIN's read-only decision) */
+	struct gh_request_facts f = {.user = "a", .app = "app", .resource = "crm", .environment = "staging", .cls = W};
+	struct gh_verdict v;
+	gh_policy_decide(p, &f, &v);
+	assert_int_equal(v.decision, GH_ALLOW);
+
+	/* listings */
+	assert_int_equal(gh_policy_table_level(p, "a", "crm", "staging", "customers"), GH_ACCESS_USE);
+	assert_int_equal(gh_policy_table_level(p, "a", "crm", "staging", "notes"), GH_ACCESS_NONE);
+	assert_int_equal(gh_policy_table_level(p, "a", "crm", "staging", "sqlite_sequence"), GH_ACCESS_NONE);
+	assert_int_equal(gh_policy_table_level(p, "c", "crm", "staging", "notes"), GH_ACCESS_USE);
+	assert_int_equal(gh_policy_table_level(p, "c", "crm", "staging", "invoices"), GH_ACCESS_EDIT);
+	assert_int_equal(gh_policy_table_level(p, "b", "crm", "production", "invoices"), GH_ACCESS_NONE);
+	assert_true(gh_policy_column_visible(p, "a", "crm", "staging", "customers", "Name"));
+	assert_true(gh_policy_column_visible(p, "a", "crm", "staging", "customers", "tier"));
+	assert_false(gh_policy_column_visible(p, "a", "crm", "staging", "customers", "ssn"));
+	assert_true(gh_policy_column_visible(p, "a", "crm", "staging", "invoices", "anything"));
+	assert_false(gh_policy_column_visible(p, "a", "crm", "staging", "notes", "body"));
+	assert_true(gh_policy_column_visible(p, "c", "crm", "staging", "notes", "body"));
+	assert_true(gh_policy_column_visible(p, "a", "wh", "staging", "customers", "id"));
+	assert_false(gh_policy_column_visible(p, "a", "wh", "staging", "customers", "ID"));
+	assert_int_equal(gh_policy_table_level(p, "a", "wh", "staging", "sales.orders"), GH_ACCESS_USE);
+	assert_int_equal(gh_policy_table_level(p, "a", "wh", "staging", "hr.salaries"), GH_ACCESS_NONE);
+	gh_config_unref(p);
+	CHECKED("tables lists: tables and columns not listed refused with their rule, writes to column-limited "
+		"tables refused, DDL needs a whole grant, a statement takes its weakest table's best grant, views "
+		"and SQLite bookkeeping left alone, search_path refused under lists only, listings agree");
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_decision_names),
 	cmocka_unit_test_setup_teardown(test_identity_rules, setup, teardown),
@@ -362,6 +574,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_can_review, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_owns, setup, teardown),
 	cmocka_unit_test(test_empty_policy),
+	cmocka_unit_test(test_table_match),
+	cmocka_unit_test(test_table_scoping),
 };
 
 GH_UNIT_MAIN("test_policy", tests)

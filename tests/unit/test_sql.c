@@ -407,6 +407,56 @@ static void test_tables_insert_select(void **state)
 	CHECKED("insert-select records log written and t read; triggers' targets recorded as written");
 }
 
+
+static bool has_col(const struct gh_sql_table *t, const char *c)
+{
+	for (size_t i = 0; t && i < t->ncolumns; i++)
+		if (strcmp(t->columns[i], c) == 0)
+			return true;
+	return false;
+}
+
+/* What grants with a tables list are checked against: the columns each table is read by,
+ * whether only a trigger writes it, and PRAGMAs
+ * that describe every column. */
+static void test_columns(void **state)
+{
+	sqlite3 *db = *state;
+	struct gh_sql_analysis *a = analyze(db, "SELECT t.name FROM t JOIN u ON u.t_id = t.id WHERE t.v > 1");
+	const struct gh_sql_table *tt = table(a, "t"), *tu = table(a, "u");
+	assert_true(tt && tt->direct && !tt->all_columns);
+	assert_true(has_col(tt, "name") && has_col(tt, "v") && has_col(tt, "id") && !has_col(tt, "t_id"));
+	assert_true(tu && has_col(tu, "t_id") && !has_col(tu, "note") && !has_col(tu, "name"));
+	gh_sql_analysis_unref(a);
+	a = analyze(db, "SELECT * FROM t");
+	tt = table(a, "t");
+	assert_true(tt && tt->ncolumns == 3 && has_col(tt, "v")); /* * is expanded by SQLite itself */
+	gh_sql_analysis_unref(a);
+	a = analyze(db, "SELECT count(*) FROM t");
+	assert_true(table(a, "t") && table(a, "t")->ncolumns == 0 && table(a, "t")->direct);
+	gh_sql_analysis_unref(a);
+	/* what a view reads is read by the statement: SQLite names a CTE where it names a view */
+	a = analyze(db, "SELECT name FROM tv");
+	assert_true(table(a, "tv") && table(a, "tv")->direct && has_col(table(a, "tv"), "name"));
+	assert_true(table(a, "t") && table(a, "t")->direct && has_col(table(a, "t"), "name"));
+	gh_sql_analysis_unref(a);
+	a = analyze(db, "WITH tv AS (SELECT v FROM t) SELECT * FROM tv");
+	assert_true(table(a, "t") && table(a, "t")->direct && has_col(table(a, "t"), "v"));
+	gh_sql_analysis_unref(a);
+	a = analyze(db, "DELETE FROM t WHERE id = 2");
+	assert_true(table(a, "t")->direct && table(a, "log") && !table(a, "log")->direct);
+	gh_sql_analysis_unref(a);
+	a = analyze(db, "PRAGMA table_info(u)");
+	assert_int_equal(a->cls, GH_SQL_READ);
+	assert_true(table(a, "u") && table(a, "u")->all_columns && table(a, "u")->direct);
+	gh_sql_analysis_unref(a);
+	a = analyze(db, "SELECT name FROM t WHERE id IN (SELECT t_id FROM u) AND rowid > 0");
+	assert_true(has_col(table(a, "u"), "t_id") && has_col(table(a, "t"), "id"));
+	gh_sql_analysis_unref(a);
+	CHECKED("columns read per table (joins, *, count(*), rowid), reads through views and CTEs count, "
+		"trigger writes marked indirect, PRAGMA table_info reads every column");
+}
+
 static void test_functions_and_refs(void **state)
 {
 	sqlite3 *db = *state;
@@ -646,6 +696,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_forbidden, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_syntax_errors, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_nul_byte, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_columns, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_tables_join, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_tables_insert_select, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_functions_and_refs, setup, teardown),

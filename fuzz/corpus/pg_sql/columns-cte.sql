@@ -1,0 +1,1 @@
+WITH w(a) AS (SELECT id FROM public.customers) SELECT w.a, s.x, row_to_json(c) FROM w, (SELECT name AS x FROM customers) s, customers c; SET LOCAL search_path = hr; SELECT set_config('search_path', 'x', true)

@@ -1,0 +1,1 @@
+SELECT c.name, o.total, x, t.* FROM customers c NATURAL JOIN orders o, (a JOIN b USING (id)) AS j(p, q) WHERE c.addr.city = $1

@@ -1,0 +1,1 @@
+SELECT name, tier FROM customers c JOIN invoices i ON i.customer_id = c.id WHERE i.status IN (SELECT status FROM open_invoices)
