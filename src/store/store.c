@@ -36,6 +36,12 @@ static const char *const migrations[] = {
 	/* 2: the vault's secrets, sealed with the master key (name bound as associated data) */
 	"CREATE TABLE secrets(name TEXT PRIMARY KEY, sealed BLOB NOT NULL, version INTEGER NOT NULL,"
 	"  updated_at INTEGER NOT NULL);",
+	/* 3: the audit checkpoint signing key (one, sealed like the token key) and the delivery
+	 * position of each audit sink (and of the checkpointer, "#checkpoints") */
+	"CREATE TABLE audit_checkpoint_key(id INTEGER PRIMARY KEY CHECK (id = 1), public_key BLOB NOT NULL,"
+	"  sealed_secret BLOB NOT NULL, created_at INTEGER NOT NULL);"
+	"CREATE TABLE audit_positions(name TEXT PRIMARY KEY, seq INTEGER NOT NULL, byte_offset INTEGER NOT NULL,"
+	"  hash TEXT NOT NULL, updated_at INTEGER NOT NULL);",
 };
 
 static int sq_err(struct gh_error *err, sqlite3 *db, const char *what)
@@ -668,6 +674,85 @@ void gh_store_snapshot_close(struct gh_store_snapshot *s)
 		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 	sqlite3_close(s->db);
 	free(s);
+}
+
+/* ---- audit checkpoint key and delivery positions ---- */
+
+int gh_store_checkpoint_key_put(struct gh_store *st, const uint8_t pub[32], const uint8_t *sealed, size_t sealedlen)
+{
+	/* the first key wins: a second writer racing at first need keeps the stored one */
+	sqlite3_stmt *s = prep(st, "INSERT OR IGNORE INTO audit_checkpoint_key VALUES (1, ?, ?, ?)");
+	if (!s)
+		return GH_EIO;
+	sqlite3_bind_blob(s, 1, pub, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(s, 2, sealed, (int)sealedlen, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 3, gh_now());
+	return run_done(s);
+}
+
+int gh_store_checkpoint_key_get(struct gh_store *st, uint8_t pub[32], uint8_t **sealed, size_t *sealedlen)
+{
+	sqlite3_stmt *s = prep(st, "SELECT public_key, sealed_secret FROM audit_checkpoint_key WHERE id = 1");
+	if (!s)
+		return GH_EIO;
+	int rc = GH_ENOTFOUND, step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		int plen = sqlite3_column_bytes(s, 0), slen = sqlite3_column_bytes(s, 1);
+		if (plen != 32 || slen <= 0) {
+			rc = GH_EINVAL;
+		} else {
+			memcpy(pub, sqlite3_column_blob(s, 0), 32);
+			rc = 0;
+			if (sealed) {
+				*sealed = malloc((size_t)slen);
+				if (*sealed) {
+					memcpy(*sealed, sqlite3_column_blob(s, 1), (size_t)slen);
+					*sealedlen = (size_t)slen;
+				} else
+					rc = GH_ENOMEM;
+			}
+		}
+	} else if (step != SQLITE_DONE)
+		rc = GH_EIO;
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int gh_store_audit_position_get(struct gh_store *st, const char *name, int64_t *seq, int64_t *offset, char hash[65])
+{
+	sqlite3_stmt *s = prep(st, "SELECT seq, byte_offset, hash FROM audit_positions WHERE name = ?");
+	if (!s)
+		return GH_EIO;
+	bind_text(s, 1, name);
+	int rc = GH_ENOTFOUND, step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		const char *h = (const char *)sqlite3_column_text(s, 2);
+		*seq = sqlite3_column_int64(s, 0);
+		*offset = sqlite3_column_int64(s, 1);
+		if (h && strlen(h) == 64 && *seq >= 0 && *offset >= 0) {
+			memcpy(hash, h, 65);
+			rc = 0;
+		} else
+			rc = GH_EINVAL;
+	} else if (step != SQLITE_DONE)
+		rc = GH_EIO;
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int gh_store_audit_position_set(struct gh_store *st, const char *name, int64_t seq, int64_t offset, const char *hash)
+{
+	sqlite3_stmt *s = prep(st, "INSERT INTO audit_positions VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(name) DO UPDATE"
+				   " SET seq = excluded.seq, byte_offset = excluded.byte_offset, hash = excluded.hash,"
+				   " updated_at = excluded.updated_at");
+	if (!s)
+		return GH_EIO;
+	bind_text(s, 1, name);
+	sqlite3_bind_int64(s, 2, seq);
+	sqlite3_bind_int64(s, 3, offset);
+	bind_text(s, 4, hash);
+	sqlite3_bind_int64(s, 5, gh_now());
+	return run_done(s);
 }
 
 /* ---- approvals ---- */

@@ -91,6 +91,18 @@ int gh_store_snapshot_pin(struct gh_store_snapshot *s, int64_t *head_seq, char h
 int gh_store_snapshot_write(struct gh_store_snapshot *s, const char *dest, struct gh_error *err);
 void gh_store_snapshot_close(struct gh_store_snapshot *s);
 
+/* The audit checkpoint signing key: one per store, its public key in the clear and its secret
+ * key sealed (see audit). put keeps an existing key (the first writer wins); get returns
+ * GH_ENOTFOUND when none was made. sealed may be NULL to read the public key only; otherwise
+ * it is malloc'd and the caller frees it. */
+int gh_store_checkpoint_key_put(struct gh_store *st, const uint8_t pub[32], const uint8_t *sealed, size_t sealedlen);
+int gh_store_checkpoint_key_get(struct gh_store *st, uint8_t pub[32], uint8_t **sealed, size_t *sealedlen);
+
+/* Audit delivery positions by name (a sink, or "#checkpoints"): the last seq handled, the byte
+ * offset just after it in the log and its hash. get: GH_ENOTFOUND when never set. */
+int gh_store_audit_position_get(struct gh_store *st, const char *name, int64_t *seq, int64_t *offset, char hash[65]);
+int gh_store_audit_position_set(struct gh_store *st, const char *name, int64_t seq, int64_t offset, const char *hash);
+
 /* Approvals. */
 enum gh_approval_status {
 	GH_APPROVAL_PENDING, GH_APPROVAL_EXECUTING, GH_APPROVAL_EXECUTED, GH_APPROVAL_FAILED,
