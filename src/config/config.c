@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 struct loader {
@@ -835,10 +836,339 @@ static int load_recovery(struct loader *L, yaml_node_t *n)
 	return 0;
 }
 
+/* ---- the audit section: checkpoints and sinks ---- */
+
+static const char *const facilities[] = {
+	"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
+	"ntp", "security", "console", "solaris-cron", "local0", "local1", "local2", "local3", "local4", "local5",
+	"local6", "local7",
+};
+
+const char *gh_config_facility_name(int facility)
+{
+	return facility >= 0 && facility < 24 ? facilities[facility] : NULL;
+}
+
+/* A host: an IPv4 literal or DNS name ([A-Za-z0-9.-], 1..253), or "[IPv6]". */
+static bool valid_host(const char *h, size_t n)
+{
+	if (n == 0 || n > 253)
+		return false;
+	if (h[0] == '[') {
+		if (n < 3 || h[n - 1] != ']')
+			return false;
+		for (size_t i = 1; i + 1 < n; i++)
+			if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f') || (h[i] >= 'A' && h[i] <= 'F') ||
+			      h[i] == ':' || h[i] == '.'))
+				return false;
+		return true;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'z') || (h[i] >= 'A' && h[i] <= 'Z') ||
+		      h[i] == '.' || h[i] == '-'))
+			return false;
+	return h[0] != '-' && h[0] != '.';
+}
+
+/* HOST:PORT after a scheme; port 1..65535 (required when need_port). */
+static bool valid_hostport(const char *z, size_t n, bool need_port, const char **host, size_t *hostlen)
+{
+	const char *colon = NULL;
+	if (n && z[0] == '[') {
+		const char *rb = memchr(z, ']', n);
+		if (!rb)
+			return false;
+		if ((size_t)(rb + 1 - z) < n) {
+			if (rb[1] != ':')
+				return false;
+			colon = rb + 1;
+		}
+	} else {
+		colon = memchr(z, ':', n);
+	}
+	size_t hl = colon ? (size_t)(colon - z) : n;
+	if (!valid_host(z, hl))
+		return false;
+	if (colon) {
+		char port[8];
+		size_t pl = n - hl - 1;
+		int64_t v;
+		if (pl == 0 || pl >= sizeof port)
+			return false;
+		memcpy(port, colon + 1, pl);
+		port[pl] = '\0';
+		if (gh_parse_int(port, 1, 65535, &v) || port[0] == '0')
+			return false;
+	} else if (need_port) {
+		return false;
+	}
+	*host = z;
+	*hostlen = hl;
+	return true;
+}
+
+/* A sink URL: https://HOST[:PORT][/PATH[?QUERY]], or http:// to a loopback address literal
+ * (127.0.0.1, [::1]) only: audit records leave the machine encrypted. No credentials in the
+ * URL (they would be in the policy and its export; the API key lives in the vault), no
+ * fragment, no spaces, quotes or control characters. Returns NULL or why not. */
+static const char *sink_url_problem(const char *z)
+{
+	size_t len = strlen(z);
+	if (len > 2048)
+		return "longer than 2048 characters";
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)z[i];
+		if (c <= 0x20 || c >= 0x7f || strchr("\"'<>\\^`{|}", c))
+			return "spaces, quotes, control and non-ASCII characters are not allowed (percent-encode them)";
+	}
+	bool tls = strncmp(z, "https://", 8) == 0;
+	if (!tls && strncmp(z, "http://", 7) != 0)
+		return "expected an https:// URL";
+	const char *auth = z + (tls ? 8 : 7);
+	size_t an = strcspn(auth, "/?#");
+	if (memchr(auth, '@', an))
+		return "credentials in the URL are not allowed (put the API key in the vault: api_key: { secret: NAME })";
+	if (strchr(z, '#'))
+		return "a fragment (#...) is not sent to the server";
+	const char *host;
+	size_t hl;
+	if (!valid_hostport(auth, an, false, &host, &hl))
+		return "expected HOST[:PORT] after the scheme";
+	bool loopback = (hl == 9 && memcmp(host, "127.0.0.1", 9) == 0) || (hl == 5 && memcmp(host, "[::1]", 5) == 0);
+	if (!tls && !loopback)
+		return "http:// is allowed only to 127.0.0.1 or [::1]; use https://";
+	return NULL;
+}
+
+/* A header name: an RFC 9110 token, not one the HTTP sink sets itself. */
+static bool valid_header_name(const char *z)
+{
+	static const char *const own[] = {"host", "content-length", "content-type", "transfer-encoding", "connection",
+					  "expect", "user-agent", "te", "upgrade", "trailer", "keep-alive"};
+	size_t n = strlen(z);
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((z[i] >= 'a' && z[i] <= 'z') || (z[i] >= 'A' && z[i] <= 'Z') || (z[i] >= '0' && z[i] <= '9') ||
+		      strchr("!#$%&'*+-.^_`|~", z[i])))
+			return false;
+	for (size_t i = 0; i < sizeof own / sizeof *own; i++)
+		if (strcasecmp(z, own[i]) == 0)
+			return false;
+	return true;
+}
+
+/* The syslog address: an absolute path to a unix datagram socket, or udp:HOST:PORT. */
+static bool valid_syslog_address(const char *z)
+{
+	size_t n = strlen(z);
+	if (z[0] == '/') {
+		if (n >= 108) /* sun_path */
+			return false;
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)z[i] < 0x20 || z[i] == 0x7f)
+				return false;
+		return true;
+	}
+	const char *host;
+	size_t hl;
+	return strncmp(z, "udp:", 4) == 0 && valid_hostport(z + 4, n - 4, true, &host, &hl);
+}
+
+/* A duration key of a sink: 1s..max. */
+static int want_seconds(struct loader *L, yaml_node_t *v, const char *field, int64_t max, int64_t *out)
+{
+	int rc = want_scalar(L, v, field);
+	if (rc)
+		return rc;
+	int64_t secs;
+	if (gh_parse_duration(scalar(v), &secs) || secs < 1 || secs > max)
+		return fail_at(L, v, "%s: expected a duration from 1s to %llds (e.g. 30s)", field, (long long)max);
+	*out = secs;
+	return 0;
+}
+
+static int load_sink(struct loader *L, yaml_node_t *s, struct gh_policy_sink *dst)
+{
+	int rc = want_map(L, s, "audit.sinks[]");
+	if (rc)
+		return rc;
+	/* keys first, then their meaning by kind: the order of keys in a mapping is free */
+	static const char *const keys[] = {"name", "kind", "batch", "retry_max", "url", "header", "api_key",
+					   "timeout", "facility", "address"};
+	enum { K_NAME, K_KIND, K_BATCH, K_RETRY, K_URL, K_HEADER, K_KEY, K_TIMEOUT, K_FACILITY, K_ADDRESS, K_N };
+	yaml_node_t *val[K_N] = {0}, *kn[K_N] = {0};
+	FOR_PAIRS(s, pair) {
+		yaml_node_t *k = key_node(L, pair), *v = node_at(L, pair->value, s, &rc);
+		if (!v)
+			return rc;
+		size_t i;
+		for (i = 0; i < K_N; i++)
+			if (strcmp(scalar(k), keys[i]) == 0)
+				break;
+		if (i == K_N)
+			return unknown_key(L, k, "audit.sinks[]", "name, kind, batch, retry_max, url, header, api_key, "
+					   "timeout, facility, address");
+		val[i] = v;
+		kn[i] = k;
+	}
+	if (!val[K_NAME])
+		return fail_at(L, s, "audit.sinks[]: missing required key 'name'");
+	if ((rc = want_name(L, val[K_NAME], "audit.sinks[].name", false, &dst->name)))
+		return rc;
+	if (!val[K_KIND])
+		return fail_at(L, s, "audit.sinks[]: missing required key 'kind' (stdout, syslog or http)");
+	if ((rc = want_scalar(L, val[K_KIND], "audit.sinks[].kind")))
+		return rc;
+	const char *kind = scalar(val[K_KIND]);
+	if (strcmp(kind, "stdout") == 0)
+		dst->kind = GH_SINK_STDOUT;
+	else if (strcmp(kind, "syslog") == 0)
+		dst->kind = GH_SINK_SYSLOG;
+	else if (strcmp(kind, "http") == 0)
+		dst->kind = GH_SINK_HTTP;
+	else
+		return fail_at(L, val[K_KIND], "audit.sinks[].kind: expected stdout, syslog or http, got '%.64s'", kind);
+	/* keys that belong to another kind */
+	static const unsigned char http_only[] = {K_URL, K_HEADER, K_KEY, K_TIMEOUT}, syslog_only[] = {K_FACILITY, K_ADDRESS};
+	for (size_t i = 0; i < sizeof http_only; i++)
+		if (kn[http_only[i]] && dst->kind != GH_SINK_HTTP)
+			return fail_at(L, kn[http_only[i]], "audit.sinks[]: '%s' is for kind: http only", keys[http_only[i]]);
+	for (size_t i = 0; i < sizeof syslog_only; i++)
+		if (kn[syslog_only[i]] && dst->kind != GH_SINK_SYSLOG)
+			return fail_at(L, kn[syslog_only[i]], "audit.sinks[]: '%s' is for kind: syslog only",
+				       keys[syslog_only[i]]);
+	dst->batch = 100;
+	dst->retry_max = 30;
+	dst->timeout = 10;
+	dst->facility = 16;
+	if (val[K_BATCH]) {
+		if ((rc = want_scalar(L, val[K_BATCH], "audit.sinks[].batch")))
+			return rc;
+		if (gh_parse_int(scalar(val[K_BATCH]), 1, GH_SINK_MAX_BATCH, &dst->batch))
+			return fail_at(L, val[K_BATCH], "audit.sinks[].batch: expected 1 to %d records", GH_SINK_MAX_BATCH);
+	}
+	if (val[K_RETRY] && (rc = want_seconds(L, val[K_RETRY], "audit.sinks[].retry_max", 3600, &dst->retry_max)))
+		return rc;
+	if (dst->kind == GH_SINK_HTTP) {
+		if (!val[K_URL])
+			return fail_at(L, s, "audit.sinks[]: kind http needs 'url'");
+		if ((rc = want_scalar(L, val[K_URL], "audit.sinks[].url")))
+			return rc;
+		const char *why = sink_url_problem(scalar(val[K_URL]));
+		if (why)
+			return fail_at(L, val[K_URL], "audit.sinks[].url: %s", why);
+		if (!(dst->url = gh_strdup(scalar(val[K_URL]))))
+			return fail_at(L, val[K_URL], "out of memory");
+		if (val[K_TIMEOUT] && (rc = want_seconds(L, val[K_TIMEOUT], "audit.sinks[].timeout", 300, &dst->timeout)))
+			return rc;
+		if (val[K_HEADER]) {
+			if ((rc = want_scalar(L, val[K_HEADER], "audit.sinks[].header")))
+				return rc;
+			if (!valid_header_name(scalar(val[K_HEADER])))
+				return fail_at(L, val[K_HEADER], "audit.sinks[].header: expected an HTTP header name "
+					       "(e.g. DD-API-KEY) other than those the sink sets itself");
+			if (!(dst->header = gh_strdup(scalar(val[K_HEADER]))))
+				return fail_at(L, val[K_HEADER], "out of memory");
+		}
+		if (val[K_KEY]) {
+			yaml_node_t *m = val[K_KEY];
+			if (m->type != YAML_MAPPING_NODE)
+				return fail_at(L, m, "audit.sinks[].api_key: expected { secret: NAME } (the value lives in the "
+					       "vault: gatehouse secret set)");
+			if ((rc = want_map(L, m, "audit.sinks[].api_key")))
+				return rc;
+			FOR_PAIRS(m, pair) {
+				yaml_node_t *k = key_node(L, pair), *v = node_at(L, pair->value, m, &rc);
+				if (!v)
+					return rc;
+				if (strcmp(scalar(k), "secret") != 0)
+					return unknown_key(L, k, "audit.sinks[].api_key", "secret");
+				if ((rc = want_name(L, v, "audit.sinks[].api_key.secret", false, &dst->secret)))
+					return rc;
+				dst->secret_line = (int)v->start_mark.line + 1;
+				dst->secret_column = (int)v->start_mark.column + 1;
+			}
+			if (!dst->secret)
+				return fail_at(L, m, "audit.sinks[].api_key: missing required key 'secret'");
+		}
+		if (dst->secret && !dst->header)
+			return fail_at(L, val[K_KEY], "audit.sinks[]: api_key needs 'header' (the header that carries it, "
+				       "e.g. DD-API-KEY)");
+		if (dst->header && !dst->secret)
+			return fail_at(L, val[K_HEADER], "audit.sinks[]: header needs 'api_key: { secret: NAME }'");
+	} else if (dst->kind == GH_SINK_SYSLOG) {
+		if (val[K_FACILITY]) {
+			if ((rc = want_scalar(L, val[K_FACILITY], "audit.sinks[].facility")))
+				return rc;
+			dst->facility = -1;
+			for (int i = 0; i < 24; i++)
+				if (strcmp(scalar(val[K_FACILITY]), facilities[i]) == 0)
+					dst->facility = i;
+			if (dst->facility < 0)
+				return fail_at(L, val[K_FACILITY], "audit.sinks[].facility: expected a syslog facility "
+					       "(user, daemon, auth, local0 .. local7, ...), got '%.64s'", scalar(val[K_FACILITY]));
+		}
+		const char *addr = "/dev/log";
+		if (val[K_ADDRESS]) {
+			if ((rc = want_scalar(L, val[K_ADDRESS], "audit.sinks[].address")))
+				return rc;
+			addr = scalar(val[K_ADDRESS]);
+			if (!valid_syslog_address(addr))
+				return fail_at(L, val[K_ADDRESS], "audit.sinks[].address: expected an absolute path to a unix "
+					       "datagram socket (e.g. /dev/log) or udp:HOST:PORT");
+		}
+		if (!(dst->address = gh_strdup(addr)))
+			return fail_at(L, s, "out of memory");
+	}
+	return 0;
+}
+
+static int load_audit(struct loader *L, yaml_node_t *n)
+{
+	struct gh_policy_audit *au = &L->p->audit;
+	int rc = want_map(L, n, "audit");
+	if (rc)
+		return rc;
+	FOR_PAIRS(n, pair) {
+		yaml_node_t *k = key_node(L, pair), *v = node_at(L, pair->value, n, &rc);
+		if (!v)
+			return rc;
+		if (strcmp(scalar(k), "checkpoint_every") == 0) {
+			if ((rc = want_scalar(L, v, "audit.checkpoint_every")))
+				return rc;
+			if (gh_parse_int(scalar(v), 1, GH_CHECKPOINT_MAX_EVERY, &au->checkpoint_every))
+				return fail_at(L, v, "audit.checkpoint_every: expected 1 to %d records", GH_CHECKPOINT_MAX_EVERY);
+		} else if (strcmp(scalar(k), "sinks") == 0) {
+			if ((rc = want_seq(L, v, "audit.sinks")))
+				return rc;
+			if (seq_len(v) > GH_SINK_MAX)
+				return fail_at(L, v, "audit.sinks: more than %d sinks", GH_SINK_MAX);
+			au->sinks = calloc(seq_len(v) + 1, sizeof *au->sinks);
+			if (!au->sinks)
+				return fail_at(L, v, "out of memory");
+			FOR_ITEMS(v, it) {
+				yaml_node_t *s = node_at(L, *it, v, &rc);
+				if (!s)
+					return rc;
+				struct gh_policy_sink *dst = &au->sinks[au->nsinks];
+				au->nsinks++; /* counted now so that a failure frees what was read */
+				if ((rc = load_sink(L, s, dst)))
+					return rc;
+				for (size_t j = 0; j + 1 < au->nsinks; j++)
+					if (strcmp(au->sinks[j].name, dst->name) == 0)
+						return fail_at(L, s, "audit.sinks: '%s' is defined twice", dst->name);
+			}
+		} else
+			return unknown_key(L, k, "audit", "checkpoint_every, sinks");
+	}
+	return 0;
+}
+
 static int load_root(struct loader *L, yaml_node_t *root)
 {
 	static const char *order[] = {"version", "users", "groups", "admins", "environments",
-				      "resources", "apps", "grants", "scan", "recovery"};
+				      "resources", "apps", "grants", "scan", "recovery", "audit"};
 	enum { NSECT = sizeof order / sizeof *order };
 	int rc = want_map(L, root, "document");
 	if (rc)
@@ -853,7 +1183,7 @@ static int load_root(struct loader *L, yaml_node_t *root)
 		if (i == NSECT)
 			return unknown_key(L, k, "document",
 					   "version, users, groups, admins, environments, resources, apps, grants, scan, "
-					   "recovery");
+					   "recovery, audit");
 		if (!(sect[i] = node_at(L, pair->value, root, &rc)))
 			return rc;
 	}
@@ -888,6 +1218,9 @@ static int load_root(struct loader *L, yaml_node_t *root)
 		return rc;
 	p->recovery.rto = p->recovery.rpo = -1;
 	if (sect[9] && (rc = load_recovery(L, sect[9])))
+		return rc;
+	p->audit.checkpoint_every = 1000;
+	if (sect[10] && (rc = load_audit(L, sect[10])))
 		return rc;
 	return 0;
 }
@@ -950,6 +1283,15 @@ static void policy_free(struct gh_policy *p)
 		free(g->tables);
 	}
 	free(p->grants);
+	for (size_t i = 0; i < p->audit.nsinks; i++) {
+		struct gh_policy_sink *k = &p->audit.sinks[i];
+		free(k->name);
+		free(k->url);
+		free(k->header);
+		free(k->secret);
+		free(k->address);
+	}
+	free(p->audit.sinks);
 	free(p);
 }
 
@@ -1227,6 +1569,36 @@ int gh_config_export(const struct gh_policy *p, struct gh_buf *b)
 			rc |= gh_buf_printf(b, "  rto: %llds\n", (long long)rv->rto);
 		if (rv->rpo >= 0)
 			rc |= gh_buf_printf(b, "  rpo: %llds\n", (long long)rv->rpo);
+	}
+	const struct gh_policy_audit *au = &p->audit;
+	if (au->checkpoint_every != 1000 || au->nsinks) {
+		rc |= gh_buf_printf(b, "audit:\n  checkpoint_every: %lld\n  sinks:", (long long)au->checkpoint_every);
+		if (!au->nsinks) rc |= gh_buf_puts(b, " []");
+		rc |= gh_buf_puts(b, "\n");
+		for (size_t i = 0; i < au->nsinks; i++) {
+			const struct gh_policy_sink *k = &au->sinks[i];
+			static const char *const kinds[] = {"", "stdout", "syslog", "http"};
+			rc |= gh_buf_puts(b, "    - name: ");
+			rc |= put_q(b, k->name);
+			rc |= gh_buf_printf(b, "\n      kind: %s\n      batch: %lld\n      retry_max: %llds\n", kinds[k->kind],
+					    (long long)k->batch, (long long)k->retry_max);
+			if (k->kind == GH_SINK_HTTP) {
+				rc |= gh_buf_puts(b, "      url: ");
+				rc |= put_q(b, k->url);
+				rc |= gh_buf_printf(b, "\n      timeout: %llds\n", (long long)k->timeout);
+				if (k->header) {
+					rc |= gh_buf_puts(b, "      header: ");
+					rc |= put_q(b, k->header);
+					rc |= gh_buf_puts(b, "\n      api_key: { secret: ");
+					rc |= put_q(b, k->secret);
+					rc |= gh_buf_puts(b, " }\n");
+				}
+			} else if (k->kind == GH_SINK_SYSLOG) {
+				rc |= gh_buf_printf(b, "      facility: %s\n      address: ", facilities[k->facility]);
+				rc |= put_q(b, k->address);
+				rc |= gh_buf_puts(b, "\n");
+			}
+		}
 	}
 	return rc ? GH_ETOOBIG : 0;
 }

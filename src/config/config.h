@@ -64,6 +64,31 @@ struct gh_policy_recovery {
 	int64_t rto; /* seconds: how long a restore may take */
 	int64_t rpo; /* seconds: how much may be lost; the newest backup must be younger */
 };
+/* The policy's optional `audit` section: signed checkpoints and the sinks the server ships the
+ * audit trail to (see audit.h). */
+enum gh_sink_kind { GH_SINK_STDOUT = 1, GH_SINK_SYSLOG = 2, GH_SINK_HTTP = 3 };
+struct gh_policy_sink {
+	char *name;
+	enum gh_sink_kind kind;
+	int64_t batch;       /* records per delivery, 1..GH_SINK_MAX_BATCH (default 100) */
+	int64_t retry_max;   /* seconds: the cap of the retry backoff (default 30) */
+	/* http */
+	char *url;           /* https://HOST[:PORT]/PATH, or http:// to 127.0.0.1 or [::1] only */
+	char *header;        /* the request header that carries the API key; NULL: none */
+	char *secret;        /* the vault secret holding the API key; NULL: none */
+	int secret_line, secret_column; /* where the document named the secret (apply's check) */
+	int64_t timeout;     /* seconds per request (default 10) */
+	/* syslog */
+	int facility;        /* 0..23 (default 16, local0) */
+	char *address;       /* "/path" (unix datagram socket, default /dev/log) or "udp:HOST:PORT" */
+};
+struct gh_policy_audit {
+	int64_t checkpoint_every; /* records between signed checkpoints (default 1000) */
+	struct gh_policy_sink *sinks; size_t nsinks;
+};
+/* Name of a syslog facility number (0..23), or NULL. */
+const char *gh_config_facility_name(int facility);
+
 /* A validated policy. Immutable once loaded; shared by reference count between threads. */
 struct gh_policy {
 	int64_t version; /* the store's policy version; 0 until stored */
@@ -76,6 +101,7 @@ struct gh_policy {
 	struct gh_policy_grant *grants; size_t ngrants;
 	struct gh_policy_scan scan;
 	struct gh_policy_recovery recovery;
+	struct gh_policy_audit audit;
 	int refs;
 };
 

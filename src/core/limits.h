@@ -62,6 +62,27 @@
 #define GH_AUDIT_MAX_RECORD        (4 * 1024 * 1024)
 /* Audit verify: a line longer than this is corrupt. */
 #define GH_AUDIT_MAX_LINE          (8 * 1024 * 1024)
+/* Audit sinks per policy: each has its own thread and connection. */
+#define GH_SINK_MAX                16
+/* Records per sink delivery: Datadog's logs intake takes at most 1000 entries per request. */
+#define GH_SINK_MAX_BATCH          1000
+/* Bytes of records per sink delivery (one record may exceed it alone): under Datadog's 5 MB
+ * per request, and the bound of a sink's batch memory. */
+#define GH_SINK_MAX_BATCH_BYTES    (4 * 1024 * 1024)
+/* A syslog message larger than this is sent as a stub naming the record's seq and hash: UDP
+ * carries at most 65507 bytes, and syslog receivers truncate long before. */
+#define GH_SINK_SYSLOG_MAX         (64 * 1000)
+/* At shutdown each sink gets this long (ms) to deliver what is durable; the rest waits for
+ * the next start (positions are kept), so a dead receiver delays a stop by no more. */
+#define GH_SINK_STOP_MS            3000
+/* First retry delay (ms) after a failed delivery; doubles up to the sink's retry_max. */
+#define GH_SINK_RETRY_MIN_MS       250
+/* An API key longer than this is not one (Datadog's are 32 characters). */
+#define GH_SINK_API_KEY_MAX        4096
+/* Records between signed checkpoints, at most (the default is 1000). */
+#define GH_CHECKPOINT_MAX_EVERY    10000000
+/* A line of audit/checkpoints longer than this is not a checkpoint. */
+#define GH_CHECKPOINT_MAX_LINE     512
 
 /* Backups: a manifest is under 2 KiB; anything much larger is not one of ours. */
 #define GH_BACKUP_MANIFEST_MAX     (64 * 1024)

@@ -939,7 +939,117 @@ static void test_admin_and_subject_checks(void **state)
 	CHECKED("has_admin (3 policies without an enabled admin), token subject checks");
 }
 
+static void test_audit_section(void **state)
+{
+	(void)state;
+	static const char doc[] = "version: 1\n"
+				  "audit:\n"
+				  "  checkpoint_every: 50\n"
+				  "  sinks:\n"
+				  "    - name: siem\n"
+				  "      kind: http\n"
+				  "      url: https://http-intake.logs.datadoghq.eu/api/v2/logs?ddsource=gatehouse\n"
+				  "      header: DD-API-KEY\n"
+				  "      api_key: { secret: dd_key }\n"
+				  "      batch: 500\n"
+				  "      timeout: 5s\n"
+				  "      retry_max: 2m\n"
+				  "    - { name: collector, kind: stdout }\n"
+				  "    - { name: local, kind: syslog, facility: auth, address: \"udp:[::1]:514\" }\n"
+				  "    - { name: devlog, kind: syslog }\n"
+				  "    - { name: loop, kind: http, url: \"http://127.0.0.1:8125/in\" }\n";
+	struct gh_policy *p = parse_ok(doc, NULL);
+	const struct gh_policy_audit *au = &p->audit;
+	assert_int_equal(au->checkpoint_every, 50);
+	assert_int_equal(au->nsinks, 5);
+	assert_int_equal(au->sinks[0].kind, GH_SINK_HTTP);
+	assert_string_equal(au->sinks[0].header, "DD-API-KEY");
+	assert_string_equal(au->sinks[0].secret, "dd_key");
+	assert_int_equal(au->sinks[0].secret_line, 9);
+	assert_int_equal(au->sinks[0].secret_column, 26);
+	assert_int_equal(au->sinks[0].batch, 500);
+	assert_int_equal(au->sinks[0].timeout, 5);
+	assert_int_equal(au->sinks[0].retry_max, 120);
+	assert_int_equal(au->sinks[1].kind, GH_SINK_STDOUT);
+	assert_int_equal(au->sinks[1].batch, 100);
+	assert_int_equal(au->sinks[2].facility, 4);
+	assert_string_equal(au->sinks[2].address, "udp:[::1]:514");
+	assert_int_equal(au->sinks[3].facility, 16);
+	assert_string_equal(au->sinks[3].address, "/dev/log");
+	assert_null(au->sinks[4].secret);
+	struct gh_buf b;
+	gh_buf_init(&b, 1 << 20);
+	assert_int_equal(gh_config_export(p, &b), 0);
+	struct gh_policy *q = parse_ok(b.data, NULL);
+	struct gh_buf b2;
+	gh_buf_init(&b2, 1 << 20);
+	assert_int_equal(gh_config_export(q, &b2), 0);
+	assert_string_equal(b.data, b2.data);
+	assert_int_equal(q->audit.checkpoint_every, 50);
+	assert_string_equal(q->audit.sinks[0].url, au->sinks[0].url);
+	assert_int_equal(q->audit.sinks[2].facility, 4);
+	gh_buf_free(&b);
+	gh_buf_free(&b2);
+	gh_config_unref(q);
+	gh_config_unref(p);
+	struct gh_policy *none = parse_ok("version: 1\n", NULL);
+	assert_int_equal(none->audit.checkpoint_every, 1000);
+	assert_int_equal(none->audit.nsinks, 0);
+	gh_buf_init(&b, 1 << 20);
+	assert_int_equal(gh_config_export(none, &b), 0);
+	assert_null(strstr(b.data, "audit:"));
+	gh_buf_free(&b);
+	gh_config_unref(none);
+	CHECKED("audit section: sinks of each kind, defaults, secret position, export round trip");
+
+#define S(x) "version: 1\naudit:\n  sinks:\n    - " x "\n"
+	expect_err_at("version: 1\naudit:\n  checkpoint_every: 0\n", NULL, 3, 21, "audit.checkpoint_every: expected 1");
+	expect_err_at("version: 1\naudit:\n  every: 5\n", NULL, 3, 3, "audit: unknown key 'every'");
+	expect_err_at(S("{ kind: stdout }"), NULL, 4, 7, "missing required key 'name'");
+	expect_err_at(S("{ name: a }"), NULL, 4, 7, "missing required key 'kind'");
+	expect_err_at(S("{ name: a, kind: kafka }"), NULL, 4, 24, "expected stdout, syslog or http");
+	expect_err_at(S("{ name: a, kind: stdout, colour: red }"), NULL, 4, 32, "unknown key 'colour'");
+	expect_err_at(S("{ name: a, kind: stdout, url: \"https://x\" }"), NULL, 4, 32, "'url' is for kind: http only");
+	expect_err_at(S("{ name: a, kind: http, facility: user, url: \"https://x\" }"), NULL, 4, 30,
+		      "'facility' is for kind: syslog only");
+	expect_err_at(S("{ name: a, kind: http }"), NULL, 4, 7, "kind http needs 'url'");
+	expect_err_at(S("{ name: a, kind: http, url: \"http://siem.example.com/in\" }"), NULL, 4, 35,
+		      "http:// is allowed only to 127.0.0.1 or [::1]");
+	expect_err_at(S("{ name: a, kind: http, url: \"http://127.0.0.2/in\" }"), NULL, 4, 35, "use https://");
+	expect_err_at(S("{ name: a, kind: http, url: \"ftp://x/in\" }"), NULL, 4, 35, "expected an https:// URL");
+	expect_err_at(S("{ name: a, kind: http, url: \"https://user:pw@x/in\" }"), NULL, 4, 35,
+		      "credentials in the URL are not allowed");
+	expect_err_at(S("{ name: a, kind: http, url: \"https://x/in#frag\" }"), NULL, 4, 35, "fragment");
+	expect_err_at(S("{ name: a, kind: http, url: \"https://x y/\" }"), NULL, 4, 35, "spaces, quotes");
+	expect_err_at(S("{ name: a, kind: http, url: \"https://x:99999/\" }"), NULL, 4, 35, "HOST[:PORT]");
+	expect_err_at(S("{ name: a, kind: http, url: \"https:///path\" }"), NULL, 4, 35, "HOST[:PORT]");
+	expect_err_at(S("{ name: a, kind: http, url: \"https://x/\", header: X-Key }"), NULL, 4, 57,
+		      "header needs 'api_key");
+	expect_err_at(S("{ name: a, kind: http, url: \"https://x/\", api_key: { secret: k } }"), NULL, 4, 58,
+		      "api_key needs 'header'");
+	expect_err_at(S("{ name: a, kind: http, url: \"https://x/\", header: \"Bad Header\", api_key: { secret: k } }"),
+		      NULL, 4, 57, "expected an HTTP header name");
+	expect_err_at(S("{ name: a, kind: http, url: \"https://x/\", header: Content-Type, api_key: { secret: k } }"),
+		      NULL, 4, 57, "other than those the sink sets itself");
+	expect_err_at(S("{ name: a, kind: http, url: \"https://x/\", header: K, api_key: s3cr3t }"), NULL, 4, 69,
+		      "api_key: expected { secret: NAME }");
+	expect_err_at(S("{ name: a, kind: http, url: \"https://x/\", header: K, api_key: { value: s3cr3t } }"), NULL,
+		      4, 71, "unknown key 'value'");
+	expect_err_at(S("{ name: a, kind: http, url: \"https://x/\", batch: 1001 }"), NULL, 4, 56, "batch: expected 1 to 1000");
+	expect_err_at(S("{ name: a, kind: http, url: \"https://x/\", timeout: 0s }"), NULL, 4, 58, "timeout");
+	expect_err_at(S("{ name: a, kind: syslog, facility: local9 }"), NULL, 4, 42, "expected a syslog facility");
+	expect_err_at(S("{ name: a, kind: syslog, address: \"tcp:127.0.0.1:514\" }"), NULL, 4, 41, "udp:HOST:PORT");
+	expect_err_at(S("{ name: a, kind: syslog, address: \"udp:127.0.0.1\" }"), NULL, 4, 41, "udp:HOST:PORT");
+	expect_err_at(S("{ name: a, kind: syslog, address: dev/log }"), NULL, 4, 41, "absolute path");
+	expect_err_at("version: 1\naudit:\n  sinks:\n    - { name: a, kind: stdout }\n    - { name: a, kind: stdout }\n",
+		      NULL, 5, 7, "audit.sinks: 'a' is defined twice");
+	expect_err_at(S("{ name: \"a b\", kind: stdout }"), NULL, 4, 15, "not a valid name");
+#undef S
+	CHECKED("audit section: 31 refusals with positions (URLs, headers, secrets, kinds, facilities, addresses)");
+}
+
 static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(test_audit_section),
 	cmocka_unit_test(test_scan_section),
 	cmocka_unit_test(test_full_document),
 	cmocka_unit_test(test_minimal_documents),
