@@ -16,11 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit/audit_int.h"
 #include "metrics/metrics.h"
 #include "store/store.h"
 
-#define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
-#define HASH_SUFFIX_LEN (9 + 64 + 2) /* ,"hash":" + hex + "} */
+#define ZERO_HASH GH_AUDIT_ZERO_HASH
+#define HASH_SUFFIX_LEN GH_AUDIT_HASH_SUFFIX_LEN /* ,"hash":" + hex + "} */
 
 struct gh_audit {
 	int fd;
@@ -40,6 +41,8 @@ struct gh_audit {
 	pthread_t thread;
 	_Atomic uint64_t nrecords, nsyncs; /* read by metrics on other threads */
 	struct gh_metrics_family *sync_time; /* fdatasync durations, or NULL */
+	void (*on_durable)(void *arg, int64_t seq); /* called by the writer thread after a batch */
+	void *on_durable_arg;
 
 	/* The store's copy of the head, written at most every GH_AUDIT_HEAD_MS under load, when
 	 * the queue empties, and at close (under wmu). */
@@ -385,7 +388,10 @@ static void *writer_main(void *arg)
 		bool idle = !a->head;
 		pthread_mutex_unlock(&a->mu);
 		head_flush(a, idle);
+		int64_t durable = a->seq;
 		pthread_mutex_unlock(&a->wmu);
+		if (!rc && a->on_durable)
+			a->on_durable(a->on_durable_arg, durable);
 		while (batch) {
 			struct gh_audit_entry *next = batch->next;
 			batch->next = NULL;
@@ -453,6 +459,12 @@ int gh_audit_append_n(struct gh_audit *a, const struct gh_audit_record *r, size_
 int gh_audit_append(struct gh_audit *a, const struct gh_audit_record *r, int64_t *seq, struct gh_error *err)
 {
 	return gh_audit_append_n(a, r, 1, seq, err);
+}
+
+void gh_audit_on_durable(struct gh_audit *a, void (*fn)(void *arg, int64_t seq), void *arg)
+{
+	a->on_durable = fn;
+	a->on_durable_arg = arg;
 }
 
 void gh_audit_stats(struct gh_audit *a, uint64_t *records, uint64_t *syncs)
@@ -620,39 +632,69 @@ static int bad(struct gh_audit_report *rep, int64_t line, int64_t seq, const cha
 	return 0;
 }
 
-int gh_audit_verify(const char *datadir, struct gh_audit_report *rep, struct gh_error *err)
+/* What a verification checks besides the chain itself. */
+struct verify_plan {
+	const char *log;
+	bool have_head; /* the store's head (lower bound of the log's end) */
+	int64_t head_seq;
+	char head_hash[65];
+	const char *ckpts;     /* the checkpoints file; NULL: none to check */
+	const uint8_t *pk;     /* the key they must be signed with */
+	bool need_checkpoint;  /* no checkpoint at all is a failure (public-key verification) */
+};
+
+static int bad_ckpt(struct gh_audit_report *rep, int64_t ckline, const char *why)
 {
-	char path[PATH_MAX], dbpath[PATH_MAX];
+	rep->ok = false;
+	rep->bad_line = 0;
+	rep->bad_seq = -1;
+	rep->bad_checkpoint_line = ckline;
+	snprintf(rep->reason, sizeof rep->reason, "%s", why);
+	return 0;
+}
+
+/* The next checkpoint, its signature and order checked. Returns 1 with *c, 0 at the end, -1
+ * when it is bad (rep says why). */
+static int next_ckpt(struct ckpt_reader *cr, const struct verify_plan *vp, int64_t after,
+		     struct gh_audit_checkpoint *c, struct gh_audit_report *rep)
+{
+	int rc = ckpt_reader_next(cr, c);
+	if (rc == 0)
+		return 0;
+	if (rc == GH_EIO)
+		return bad_ckpt(rep, cr->line + 1, "the checkpoints file cannot be read"), -1;
+	if (rc < 0)
+		return bad_ckpt(rep, cr->line, "not a checkpoint line (edited, or cut short)"), -1;
+	if (!gh_audit_checkpoint_verify(c, vp->pk))
+		return bad_ckpt(rep, cr->line, "the checkpoint's signature does not verify with the public key "
+					       "(forged, edited, or signed by another key)"), -1;
+	if (c->seq <= after)
+		return bad_ckpt(rep, cr->line, "checkpoints are out of order"), -1;
+	return 1;
+}
+
+static int verify_run(const struct verify_plan *vp, struct gh_audit_report *rep, struct gh_error *err)
+{
+	struct ckpt_reader cr = {.fd = -1, .eof = true};
+	struct gh_audit_checkpoint ck;
+	int have_ck = 0;
 	memset(rep, 0, sizeof *rep);
 	rep->bad_seq = -1;
-	if (snprintf(path, sizeof path, "%s/audit/audit.log", datadir) >= (int)sizeof path ||
-	    gh_path_join(dbpath, sizeof dbpath, datadir, "gatehouse.db"))
-		return gh_error_set(err, GH_ETOOBIG, "path too long");
-	struct gh_store *st = NULL;
-	int rc = gh_store_open(dbpath, true, &st, err);
-	if (rc)
-		return rc;
-	int64_t hseq = 0;
-	char hhash[65];
-	rc = gh_store_audit_head_get(st, &hseq, hhash);
-	gh_store_close(st);
-	if (rc)
-		return gh_error_set(err, GH_EIO, "cannot read the audit head from the store");
-
-	struct line_reader lr = {.f = fopen(path, "r")};
-	if (!lr.f) {
-		if (errno == ENOENT && hseq == 0) {
-			rep->ok = true;
-			return 0;
-		}
-		return gh_error_set(err, GH_EIO, "%s: %s", path, strerror(errno));
+	rep->ok = true;
+	if (vp->ckpts && ckpt_reader_open(&cr, vp->ckpts, err))
+		return GH_EIO;
+	struct line_reader lr = {.f = fopen(vp->log, "r")};
+	if (!lr.f && errno != ENOENT) {
+		ckpt_reader_close(&cr);
+		return gh_error_set(err, GH_EIO, "%s: %s", vp->log, strerror(errno));
 	}
+	if (vp->ckpts && (have_ck = next_ckpt(&cr, vp, 0, &ck, rep)) < 0)
+		goto out;
 	char prev[65] = ZERO_HASH, msg[256];
 	int64_t lineno = 0, expect = 1;
-	rep->ok = true;
 	for (;;) {
 		char *line = NULL;
-		ssize_t n = next_line(&lr, &line);
+		ssize_t n = lr.f ? next_line(&lr, &line) : -1;
 		if (n == -1)
 			break;
 		lineno++;
@@ -703,22 +745,127 @@ int gh_audit_verify(const char *datadir, struct gh_audit_report *rep, struct gh_
 			bad(rep, lineno, seq, "prev does not match the previous record's hash: the chain is broken");
 			goto out;
 		}
-		if (seq == hseq && memcmp(hex, hhash, 64) != 0) {
+		if (vp->have_head && seq == vp->head_seq && memcmp(hex, vp->head_hash, 64) != 0) {
 			bad(rep, lineno, seq, "hash differs from the head recorded in the store");
 			goto out;
+		}
+		if (have_ck == 1 && ck.seq == seq) {
+			if (memcmp(hex, ck.hash, 64) != 0) {
+				bad(rep, lineno, seq, "the record's hash differs from the signed checkpoint of this seq: "
+					"the log was rewritten");
+				goto out;
+			}
+			rep->checkpoints++;
+			rep->last_checkpoint = seq;
+			if ((have_ck = next_ckpt(&cr, vp, seq, &ck, rep)) < 0)
+				goto out;
 		}
 		memcpy(prev, hex, 65);
 		expect++;
 		rep->records++;
 	}
-	if (hseq > rep->records) {
+	if (vp->have_head && vp->head_seq > rep->records) {
 		snprintf(msg, sizeof msg, "log ends at seq %lld but the store's head is seq %lld: records were "
-			 "removed from the end", (long long)rep->records, (long long)hseq);
+			 "removed from the end", (long long)rep->records, (long long)vp->head_seq);
 		bad(rep, lineno + 1, rep->records + 1, msg);
+		goto out;
+	}
+	if (have_ck == 1) {
+		snprintf(msg, sizeof msg, "log ends at seq %lld but a signed checkpoint covers seq %lld: records were "
+			 "removed from the end", (long long)rep->records, (long long)ck.seq);
+		bad(rep, lineno + 1, rep->records + 1, msg);
+		goto out;
+	}
+	if (vp->need_checkpoint && rep->checkpoints == 0) {
+		bad(rep, 0, -1, "no signed checkpoint: nothing ties this log to the key (the server writes one every "
+			"audit.checkpoint_every records and when it stops)");
+		goto out;
 	}
 out:
-	free(lr.buf);
-	fclose(lr.f);
+	if (lr.f) {
+		free(lr.buf);
+		fclose(lr.f);
+	}
+	ckpt_reader_close(&cr);
+	return 0;
+}
+
+int gh_audit_verify(const char *datadir, struct gh_audit_report *rep, struct gh_error *err)
+{
+	struct verify_plan vp = {.have_head = true};
+	char path[PATH_MAX], dbpath[PATH_MAX], ckpts[PATH_MAX];
+	uint8_t pk[32];
+	memset(rep, 0, sizeof *rep);
+	rep->bad_seq = -1;
+	if (snprintf(path, sizeof path, "%s/audit/audit.log", datadir) >= (int)sizeof path ||
+	    snprintf(ckpts, sizeof ckpts, "%s/audit/checkpoints", datadir) >= (int)sizeof ckpts ||
+	    gh_path_join(dbpath, sizeof dbpath, datadir, "gatehouse.db"))
+		return gh_error_set(err, GH_ETOOBIG, "path too long");
+	struct gh_store *st = NULL;
+	int rc = gh_store_open(dbpath, true, &st, err);
+	if (rc)
+		return rc;
+	rc = gh_store_audit_head_get(st, &vp.head_seq, vp.head_hash);
+	int krc = rc ? 0 : gh_audit_key_public(st, pk);
+	gh_store_close(st);
+	if (rc)
+		return gh_error_set(err, GH_EIO, "cannot read the audit head from the store");
+	if (krc && krc != GH_ENOTFOUND)
+		return gh_error_set(err, GH_EIO, "cannot read the audit checkpoint key from the store");
+	if (krc == 0) {
+		vp.ckpts = ckpts;
+		vp.pk = pk;
+	}
+	vp.log = path;
+	return verify_run(&vp, rep, err);
+}
+
+int gh_audit_verify_public(const char *log_path, const char *ckpt_path, const uint8_t pk[32],
+			   struct gh_audit_report *rep, struct gh_error *err)
+{
+	struct verify_plan vp = {.log = log_path, .ckpts = ckpt_path, .pk = pk, .need_checkpoint = true};
+	return verify_run(&vp, rep, err);
+}
+
+/* ---- the fixed layout of a record line, for readers that follow the log (sink.c) ---- */
+
+int audit_line_check(const char *line, size_t len, int64_t *seq, char prev[65], char hash[65], const char **why)
+{
+	static const char head[] = "{\"seq\":";
+	const size_t hl = sizeof head - 1;
+	if (len < hl + 2 + GH_AUDIT_PREV_MEMBER_LEN + HASH_SUFFIX_LEN || memcmp(line, head, hl) != 0) {
+		*why = "not an audit record";
+		return GH_EINVAL;
+	}
+	int64_t v = 0;
+	size_t i = hl;
+	while (i < len && line[i] >= '0' && line[i] <= '9' && i < hl + 18)
+		v = v * 10 + (line[i++] - '0');
+	if (i == hl || line[i] != ',' || (line[hl] == '0')) {
+		*why = "the record does not start with its seq";
+		return GH_EINVAL;
+	}
+	const char *pm = line + len - HASH_SUFFIX_LEN - GH_AUDIT_PREV_MEMBER_LEN;
+	const char *hm = line + len - HASH_SUFFIX_LEN;
+	if (memcmp(pm, ",\"prev\":\"", 9) != 0 || !is_hex64(pm + 9) || pm[73] != '"' ||
+	    memcmp(hm, ",\"hash\":\"", 9) != 0 || !is_hex64(hm + 9) || memcmp(line + len - 2, "\"}", 2) != 0) {
+		*why = "the record does not end with its prev and hash members";
+		return GH_EINVAL;
+	}
+	uint8_t digest[32];
+	crypto_hash_sha256_state hs;
+	crypto_hash_sha256_init(&hs);
+	crypto_hash_sha256_update(&hs, (const uint8_t *)line, len - HASH_SUFFIX_LEN);
+	crypto_hash_sha256_update(&hs, (const uint8_t *)"}", 1);
+	crypto_hash_sha256_final(&hs, digest);
+	gh_hex_encode(digest, 32, hash);
+	if (memcmp(hash, hm + 9, 64) != 0) {
+		*why = "the record's hash does not match its content: it was edited";
+		return GH_EINVAL;
+	}
+	memcpy(prev, pm + 9, 64);
+	prev[64] = '\0';
+	*seq = v;
 	return 0;
 }
 
