@@ -1788,6 +1788,17 @@ int gh_server_run(const struct gh_server_opts *o, struct gh_error *err)
 		goto out;
 	if ((rc = gh_srv_metrics_init(srv, err)))
 		goto out;
+	/* Audit sinks and signed checkpoints (audit/sink.c): prepared here with the policy's audit
+	 * section as it is now (a change applies at the next start), started once listening. */
+	pthread_mutex_lock(&srv->vault_mu);
+	sodium_mprotect_readonly(srv->master);
+	rc = gh_audit_sinks_open(o->datadir, srv->policy ? &srv->policy->audit : NULL, srv->master, pg_dsn, srv,
+				 &srv->sinks, err);
+	sodium_mprotect_noaccess(srv->master);
+	pthread_mutex_unlock(&srv->vault_mu);
+	if (rc)
+		goto out;
+	gh_audit_on_durable(srv->audit, gh_audit_sinks_wake, srv->sinks);
 	if ((rc = gh_audit_start(srv->audit))) {
 		gh_error_set(err, rc, "cannot start the audit writer");
 		goto out;
@@ -1858,6 +1869,8 @@ int gh_server_run(const struct gh_server_opts *o, struct gh_error *err)
 		print_listener(srv->metrics_listener, "metrics http");
 		fflush(stdout);
 	}
+	if ((rc = gh_audit_sinks_start(srv->sinks, err)))
+		goto out;
 	{
 		char nw[16], pv[24];
 		snprintf(nw, sizeof nw, "%d", srv->nthreads);
@@ -1878,6 +1891,7 @@ out:
 		free(srv->threads);
 	}
 	gh_audit_close(srv->audit); /* drains queued records */
+	gh_audit_sinks_close(srv->sinks); /* the shutdown checkpoint; what the sinks can still deliver */
 	if (srv->wake)
 		on_wake(-1, 0, srv); /* responses that completed while draining */
 	while (srv->conns)

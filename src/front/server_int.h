@@ -64,6 +64,7 @@ struct server {
 	uint64_t rid_counter;
 
 	struct gh_audit *audit;
+	struct gh_audit_sinks *sinks; /* the audit trail's sinks and checkpointer */
 
 	/* worker queue */
 	pthread_mutex_t wmu;
