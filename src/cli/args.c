@@ -92,7 +92,13 @@ static const struct {
 		  "  parameters appear only with --log-level debug --log-sensitive. --metrics serves\n"
 		  "  GET /metrics (Prometheus text) without a token on a listener of its own.\n"},
 	{"audit", "gatehouse audit verify --data DIR\n"
-		  "  Checks the hash chain of the audit trail and the head kept in the store.\n"},
+		  "gatehouse audit verify --public-key FILE (--log PATH | --data DIR) [--checkpoints FILE]\n"
+		  "gatehouse audit public-key --data DIR\n"
+		  "  verify --data checks the hash chain of the audit trail, the head kept in the store and\n"
+		  "  the signed checkpoints. With --public-key it needs nothing but a copy of the log and its\n"
+		  "  checkpoints file (default: 'checkpoints' beside the log): the chain, every checkpoint's\n"
+		  "  signature, and that the log matches them and reaches the last. public-key prints the\n"
+		  "  checkpoint signing key (PEM) to hand to an auditor.\n"},
 	{"readiness", "gatehouse readiness --data DIR [--format text|json] [--max-token-ttl 8h] [--max-own-group 5]\n"
 		      "  Checks DIR against a production-readiness list (secrets, authentication,\n"
 		      "  authorization, input limits, logging, dependency security, recovery) and prints\n"

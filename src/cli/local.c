@@ -122,6 +122,11 @@ int gh_cli_init(int argc, char **argv)
 		rc = gh_vault_master_load(dir, master, &err);
 	if (!rc) {
 		rc = gh_identity_keygen(st, master, &err);
+		if (!rc) { /* the audit checkpoint key, made now rather than at first need */
+			struct gh_audit_key ck;
+			rc = gh_audit_key_load(st, master, true, &ck, &err);
+			gh_audit_key_wipe(&ck);
+		}
 		gh_vault_wipe(master, sizeof master);
 	}
 	gh_store_close(st);
@@ -149,6 +154,32 @@ int gh_cli_init(int argc, char **argv)
 		return 1;
 	}
 	printf("initialised %s\n", dir);
+	return 0;
+}
+
+/* An audit sink's API key names a vault secret: one that is not there is an error now rather
+ * than a sink that fails later. Returns 0, or 2 after printing FILE:LINE:COLUMN and why. */
+static int check_sink_secrets(const char *file, const char *dir, const struct gh_policy *p, struct gh_store *st)
+{
+	for (size_t i = 0; i < p->audit.nsinks; i++) {
+		const struct gh_policy_sink *k = &p->audit.sinks[i];
+		uint8_t *sealed = NULL;
+		size_t len = 0;
+		int64_t version = 0;
+		if (!k->secret)
+			continue;
+		int rc = gh_store_secret_get(st, k->secret, &sealed, &len, &version);
+		free(sealed);
+		if (rc == GH_ENOTFOUND) {
+			fprintf(stderr, "gatehouse apply: %s:%d:%d: audit.sinks[].api_key.secret: secret '%s' (sink '%s') is "
+				"not in the vault; set it first with: gatehouse secret set --data %s %s\n"
+				"nothing was applied\n", file, k->secret_line, k->secret_column, k->secret, k->name, dir,
+				k->secret);
+			return 2;
+		}
+		if (rc)
+			return fail("apply", "cannot read the vault; nothing was applied");
+	}
 	return 0;
 }
 
@@ -191,9 +222,11 @@ int gh_cli_apply(int argc, char **argv)
 	gh_buf_init(&doc, GH_POLICY_MAX_BYTES * 4);
 	struct gh_store *st = NULL;
 	int rc = gh_config_export(p, &doc) ? fail("apply", "policy too large to store") : 0;
-	gh_config_unref(p);
 	if (!rc)
 		rc = open_store("apply", dir, &st);
+	if (!rc)
+		rc = check_sink_secrets(file, dir, p, st);
+	gh_config_unref(p);
 	int64_t version = 0;
 	if (!rc) {
 		char *old = NULL;
@@ -527,10 +560,131 @@ int gh_cli_serve(int argc, char **argv)
 	return 0;
 }
 
+/* Prints a verification's outcome; returns the exit status. */
+static int audit_report(const struct gh_audit_report *rep, bool public_key)
+{
+	if (rep->ok) {
+		if (!public_key) {
+			printf("ok: %lld records\n", (long long)rep->records);
+			return 0;
+		}
+		printf("ok: %lld records; %lld signed checkpoints, the last at seq %lld", (long long)rep->records,
+		       (long long)rep->checkpoints, (long long)rep->last_checkpoint);
+		if (rep->records > rep->last_checkpoint)
+			printf(" (the %lld records after it are chained but not signed yet)",
+			       (long long)(rep->records - rep->last_checkpoint));
+		printf("\n");
+		return 0;
+	}
+	if (rep->bad_checkpoint_line > 0)
+		printf("FAILED at checkpoints line %lld: %s\n", (long long)rep->bad_checkpoint_line, rep->reason);
+	else if (rep->bad_line <= 0)
+		printf("FAILED: %s\n", rep->reason);
+	else if (rep->bad_seq >= 0)
+		printf("FAILED at line %lld (seq %lld): %s\n", (long long)rep->bad_line, (long long)rep->bad_seq, rep->reason);
+	else
+		printf("FAILED at line %lld: %s\n", (long long)rep->bad_line, rep->reason);
+	printf("%lld records verified before it", (long long)rep->records);
+	if (public_key && rep->checkpoints)
+		printf(", %lld checkpoints (the last at seq %lld)", (long long)rep->checkpoints,
+		       (long long)rep->last_checkpoint);
+	printf("\n");
+	return 1;
+}
+
+/* audit verify --public-key FILE (--log PATH | --data DIR) [--checkpoints FILE]: a copy of the
+ * log checked against the signed checkpoints, reading nothing else (no store, no master key). */
+static int audit_verify_public(const struct args *a)
+{
+	const char *keyfile = args_get(a, "public-key"), *dir = args_get(a, "data"), *log = args_get(a, "log");
+	const char *ck = args_get(a, "checkpoints");
+	char logpath[PATH_MAX], ckpath[PATH_MAX];
+	if (!dir == !log)
+		return cli_usage_error("audit", "verify --public-key FILE needs one of --log PATH or --data DIR");
+	if (dir) {
+		if (snprintf(logpath, sizeof logpath, "%s/audit/audit.log", dir) >= (int)sizeof logpath)
+			return fail("audit", "path too long");
+		log = logpath;
+	}
+	if (!ck) {
+		char tmp[PATH_MAX];
+		snprintf(tmp, sizeof tmp, "%s", log);
+		if (snprintf(ckpath, sizeof ckpath, "%s/checkpoints", dirname(tmp)) >= (int)sizeof ckpath)
+			return fail("audit", "path too long");
+		ck = ckpath;
+	}
+	char *text = NULL;
+	size_t len = 0;
+	uint8_t pk[32];
+	struct gh_error err;
+	gh_error_clear(&err);
+	if (gh_read_file(keyfile, 4096, &text, &len, &err)) {
+		fprintf(stderr, "gatehouse audit: %s\n", err.message);
+		return 2;
+	}
+	int rc = gh_audit_pubkey_parse((const uint8_t *)text, len, pk);
+	free(text);
+	if (rc) {
+		fprintf(stderr, "gatehouse audit: %s: not an Ed25519 public key in PEM (as 'gatehouse audit public-key' "
+			"prints it)\n", keyfile);
+		return 2;
+	}
+	if (access(log, R_OK) != 0) {
+		fprintf(stderr, "gatehouse audit: %s: %s\n", log, strerror(errno));
+		return 2;
+	}
+	struct gh_audit_report rep;
+	if (gh_audit_verify_public(log, ck, pk, &rep, &err))
+		return fail("audit", err.message);
+	return audit_report(&rep, true);
+}
+
+/* audit public-key --data DIR: the checkpoint key's public half (made on first need). */
+static int audit_public_key(const struct args *a)
+{
+	const char *dir = args_get(a, "data");
+	if (!dir)
+		return cli_usage_error("audit", "expected public-key --data DIR");
+	struct gh_store *st = NULL;
+	int rc = open_store("audit", dir, &st);
+	if (rc)
+		return rc;
+	uint8_t pk[32];
+	struct gh_error err;
+	gh_error_clear(&err);
+	rc = gh_audit_key_public(st, pk);
+	if (rc == GH_ENOTFOUND) { /* a data directory made before checkpoints existed */
+		uint8_t master[GH_VAULT_KEY_BYTES];
+		struct gh_audit_key ck;
+		rc = gh_vault_master_load(dir, master, &err);
+		if (!rc) {
+			rc = gh_audit_key_load(st, master, true, &ck, &err);
+			gh_vault_wipe(master, sizeof master);
+			memcpy(pk, ck.pk, sizeof pk);
+			gh_audit_key_wipe(&ck);
+		}
+	} else if (rc) {
+		gh_error_set(&err, rc, "cannot read the audit checkpoint key from the store");
+	}
+	gh_store_close(st);
+	if (rc)
+		return fail("audit", err.message);
+	struct gh_buf pem;
+	gh_buf_init(&pem, 1024);
+	if (gh_audit_pubkey_pem(pk, &pem)) {
+		gh_buf_free(&pem);
+		return fail("audit", "out of memory");
+	}
+	fputs(pem.data, stdout);
+	gh_buf_free(&pem);
+	return 0;
+}
+
 int gh_cli_audit(int argc, char **argv)
 {
-	struct args_opt o[] = {{"data", false, NULL}};
-	struct args a = {o, 1, {0}, 0, false};
+	struct args_opt o[] = {{"data", false, NULL}, {"public-key", false, NULL}, {"log", false, NULL},
+			       {"checkpoints", false, NULL}};
+	struct args a = {o, 4, {0}, 0, false};
 	if (!args_parse(&a, argc, argv, "audit"))
 		return 2;
 	if (a.help) {
@@ -538,8 +692,19 @@ int gh_cli_audit(int argc, char **argv)
 		return 0;
 	}
 	const char *dir = args_get(&a, "data");
-	if (!dir || a.npos != 1 || strcmp(a.pos[0], "verify") != 0)
-		return cli_usage_error("audit", "expected verify --data DIR");
+	if (a.npos == 1 && strcmp(a.pos[0], "public-key") == 0) {
+		if (args_get(&a, "public-key") || args_get(&a, "log") || args_get(&a, "checkpoints"))
+			return cli_usage_error("audit", "public-key takes only --data DIR");
+		return audit_public_key(&a);
+	}
+	if (a.npos != 1 || strcmp(a.pos[0], "verify") != 0)
+		return cli_usage_error("audit", "expected verify --data DIR, verify --public-key FILE (--log PATH | "
+				       "--data DIR), or public-key --data DIR");
+	if (args_get(&a, "public-key"))
+		return audit_verify_public(&a);
+	if (!dir || args_get(&a, "log") || args_get(&a, "checkpoints"))
+		return cli_usage_error("audit", "expected verify --data DIR (a copy of the log alone: verify "
+				       "--public-key FILE --log PATH)");
 	char db[PATH_MAX];
 	if (gh_path_join(db, sizeof db, dir, "gatehouse.db") || access(db, F_OK) != 0) {
 		fprintf(stderr, "gatehouse audit: %s is not an initialised data directory\n", dir);
@@ -549,16 +714,7 @@ int gh_cli_audit(int argc, char **argv)
 	struct gh_error err;
 	if (gh_audit_verify(dir, &rep, &err))
 		return fail("audit", err.message);
-	if (rep.ok) {
-		printf("ok: %lld records\n", (long long)rep.records);
-		return 0;
-	}
-	if (rep.bad_seq >= 0)
-		printf("FAILED at line %lld (seq %lld): %s\n", (long long)rep.bad_line, (long long)rep.bad_seq, rep.reason);
-	else
-		printf("FAILED at line %lld: %s\n", (long long)rep.bad_line, rep.reason);
-	printf("%lld records verified before it\n", (long long)rep.records);
-	return 1;
+	return audit_report(&rep, false);
 }
 
 /* secret set: the value comes from stdin only (argv and the environment are visible to other
