@@ -311,6 +311,19 @@ def body(r):
                 json.loads(RFC5424.match(sl.msgs[nsys]).group(8))["seq"] == last + 1,
                 "syslog resumes at seq %d" % (last + 1))
 
+        # --- a writer in another process dies mid-record: the followers must not choke on the torn
+        # bytes they may already have read, once the next writer cuts them and writes over them
+        with open(os.path.join(g.data, "audit", "audit.log"), "ab") as f:
+            f.write(b'{"seq":%d,"time":"torn by a crash' % (len(log_lines(g)) + 1))
+        time.sleep(1.5)  # the followers look at the file at least once a second
+        t_torn = time.time()
+        g.token("erin", "staging")  # its writer cuts the torn record and appends a real one
+        torn_seq = json.loads(log_lines(g)[-1])["seq"]
+        r.check(wait_for(lambda: torn_seq in seqs(recv.records(t_torn)), 10) and
+                wait_for(lambda: any(b'"seq":%d,' % torn_seq in x for x in so2.lines), 5),
+                "a record written over a torn one is delivered (http and stdout)", seqs(recv.records(t_torn)))
+        r.check("stopped after" not in g.server_log(), "and no follower stopped", g.server_log()[-1500:])
+
         # --- a receiver down at shutdown: the stop is not held up, the backlog waits for the next start
         with recv.lock:
             recv.down = True
