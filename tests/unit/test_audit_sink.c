@@ -9,8 +9,14 @@
 #include <jansson.h>
 #include <limits.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "config/config.h"
 
 #include "audit/audit.h"
 #include "audit/audit_int.h"
@@ -586,7 +592,126 @@ static void test_verify_public(void **state)
 	CHECKED("a log rewritten with a recomputed chain fails at the first checkpoint after the edit");
 }
 
+static int no_secret(void *arg, const char *name, char *out, size_t cap)
+{
+	(void)arg;
+	(void)name;
+	(void)out;
+	(void)cap;
+	return GH_ENOTFOUND;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* The sinks in this process: a syslog sink to a UDP socket of the test, one to a unix socket
+ * that does not exist, and the checkpointer; the counters say what happened. */
+static void test_sinks_in_process(void **state)
+{
+	struct fixture *f = *state;
+	int us = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof sin;
+	assert_int_equal(bind(us, (struct sockaddr *)&sin, sizeof sin), 0);
+	assert_int_equal(getsockname(us, (struct sockaddr *)&sin, &sl), 0);
+	struct timeval tv = {0, 200000};
+	setsockopt(us, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	char udp[64], nowhere[PATH_MAX];
+	snprintf(udp, sizeof udp, "udp:127.0.0.1:%d", ntohs(sin.sin_port));
+	snprintf(nowhere, sizeof nowhere, "%s/no-such-socket", f->dir);
+	struct gh_policy_sink sinks[2] = {
+		{.name = "udp", .kind = GH_SINK_SYSLOG, .batch = 3, .retry_max = 1, .facility = 16, .address = udp},
+		{.name = "gone", .kind = GH_SINK_SYSLOG, .batch = 100, .retry_max = 1, .facility = 16, .address = nowhere},
+	};
+	struct gh_policy_audit cfg = {.checkpoint_every = 4, .sinks = sinks, .nsinks = 2};
+	struct gh_audit_sinks *s = NULL;
+	struct gh_error err;
+	gh_error_clear(&err);
+	if (gh_audit_sinks_open(f->dir, &cfg, f->master, no_secret, NULL, &s, &err) ||
+	    gh_audit_sinks_start(s, &err))
+		fail_msg("sinks: %s", err.message);
+	struct gh_audit_sink_stats st[4];
+	uint64_t written = 0, ckfail = 0;
+	int64_t last = 0;
+	bool done = false;
+	for (int i = 0; i < 200 && !done; i++) {
+		sleep_ms(25);
+		size_t n = gh_audit_sinks_stats(s, st, 4);
+		assert_int_equal(n, 2);
+		gh_audit_sinks_checkpoint_stats(s, &written, &last, &ckfail);
+		done = st[0].delivered == NREC && st[1].failures >= 2 && written == 3;
+	}
+	if (!done)
+		fail_msg("delivered %llu, failures %llu, checkpoints %llu (last %lld)", (unsigned long long)st[0].delivered,
+			 (unsigned long long)st[1].failures, (unsigned long long)written, (long long)last);
+	assert_string_equal(st[0].name, "udp");
+	assert_string_equal(st[0].kind, "syslog");
+	assert_true(st[0].position == NREC && st[0].lag == 0 && !st[0].failing && st[0].failures == 0);
+	assert_true(st[1].delivered == 0 && st[1].position == 0 && st[1].lag == NREC && st[1].failing);
+	assert_true(written == 3 && last == NREC && ckfail == 0);
+	char buf[8192];
+	int got = 0;
+	for (;;) {
+		ssize_t r = recv(us, buf, sizeof buf - 1, 0);
+		if (r <= 0)
+			break;
+		buf[r] = '\0';
+		char want[32];
+		snprintf(want, sizeof want, "{\"seq\":%d,", got + 1);
+		assert_non_null(strstr(buf, want));
+		assert_true(strncmp(buf, "<134>1 ", 7) == 0);
+		got++;
+	}
+	assert_int_equal(got, NREC);
+	/* two more records from another writer (an operator verb): picked up from the file */
+	struct gh_audit *a = NULL;
+	assert_int_equal(gh_audit_open(f->dir, &a, &err), 0);
+	for (int i = 0; i < 2; i++) {
+		struct gh_audit_record r = {.time_ms = 1700000009000LL, .event = "token.issue", .status = "ok",
+					    .rows = -1, .duration_ms = -1};
+		assert_int_equal(gh_audit_append(a, &r, NULL, &err), 0);
+	}
+	gh_audit_close(a);
+	for (int i = 0; i < 200; i++) {
+		sleep_ms(25);
+		gh_audit_sinks_stats(s, st, 4);
+		if (st[0].delivered == NREC + 2)
+			break;
+	}
+	assert_int_equal(st[0].delivered, NREC + 2);
+	assert_int_equal(st[1].lag, NREC + 2);
+	gh_audit_sinks_close(s);
+	struct gh_audit_checkpoint c;
+	assert_int_equal(gh_audit_checkpoint_last(f->ckpts, &c, &err), 0);
+	assert_int_equal(c.seq, NREC + 2); /* the shutdown checkpoint */
+	assert_true(gh_audit_checkpoint_verify(&c, f->key.pk));
+	/* positions are kept: the working sink at the end, the dead one at the start */
+	char path[PATH_MAX], hash[65];
+	struct gh_store *store = NULL;
+	int64_t seq = -1, off = -1;
+	snprintf(path, sizeof path, "%s/gatehouse.db", f->dir);
+	assert_int_equal(gh_store_open(path, true, &store, &err), 0);
+	assert_int_equal(gh_store_audit_position_get(store, "udp", &seq, &off, hash), 0);
+	assert_int_equal(seq, NREC + 2);
+	struct stat lst;
+	assert_int_equal(stat(f->log, &lst), 0);
+	assert_int_equal(off, lst.st_size);
+	assert_int_equal(gh_store_audit_position_get(store, "gone", &seq, &off, hash), GH_ENOTFOUND);
+	assert_int_equal(gh_store_audit_position_get(store, "#checkpoints", &seq, &off, hash), 0);
+	assert_int_equal(seq, NREC + 2);
+	gh_store_close(store);
+	close(us);
+	struct gh_audit_report rep = verify_pub(f->log, f->ckpts, f->key.pk);
+	assert_true(rep.ok && rep.checkpoints == 4 && rep.last_checkpoint == NREC + 2);
+	CHECKED("in process: a syslog sink delivers %d records in batches of 3 and 2 more from another writer; a dead "
+		"one counts failures and lag; checkpoints at 4, 8, 12 and at close (14); positions kept", NREC);
+}
+
 static const struct CMUnitTest tests[] = {
+	cmocka_unit_test_setup_teardown(test_sinks_in_process, setup, teardown),
 	cmocka_unit_test(test_checkpoint_sign_verify),
 	cmocka_unit_test(test_checkpoint_parse_rejects),
 	cmocka_unit_test(test_pubkey_pem),
