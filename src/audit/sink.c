@@ -143,9 +143,9 @@ static int cursor_next(struct cursor *c, off_t end, const char **line, size_t *l
 				c->len = 0;
 				continue;
 			}
+			c->reread = false;
 			if (bad)
 				return GH_EINVAL;
-			c->reread = false;
 			c->at.seq = seq;
 			c->at.off += (off_t)n + 1;
 			memcpy(c->at.hash, hash, 65);
@@ -631,6 +631,8 @@ static int batch_fill(struct sink *k)
 		int rc = cursor_read(&k->cur, end, &line, &len, &why);
 		if (rc == 0)
 			break;
+		if (rc < 0 && k->n)
+			break; /* deliver what checked out first; the next fill stops the sink */
 		if (rc < 0)
 			goto broken;
 		note_durable(k->s, k->cur.at.seq);
@@ -647,8 +649,10 @@ static int batch_fill(struct sink *k)
 		k->cur.at = before;
 		break;
 	}
-	if (k->k == GH_SINK_HTTP && k->n && audit_http_close(&k->body))
-		return -1;
+	if (k->k == GH_SINK_HTTP && k->n && audit_http_close(&k->body)) {
+		why = "the batch does not fit its buffer";
+		goto broken;
+	}
 	return (int)k->n;
 broken:
 	gh_log(GH_LOG_ERROR, "audit sink '%s' (%s): stopped after seq %lld: %s", k->name, k->kind,
