@@ -1,6 +1,5 @@
 /* audit: sinks (stdout, syslog, http) and the checkpointer. Each runs on its own thread and
  * follows the log file from the position kept in the store under its name. */
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -23,6 +22,7 @@
 
 #include "audit/audit_int.h"
 #include "config/config.h"
+#include "core/curl_dl.h"
 
 #define CHECKPOINTER_NAME "#checkpoints" /* '#' is never in a sink's name */
 #define READ_CHUNK (64 * 1024)
@@ -97,6 +97,7 @@ struct cursor {
 	struct pos at;
 	bool checked;  /* the record after `at` was found to follow it (or `at` was found by a scan) */
 	bool reread;   /* the buffer was refreshed after a record did not check */
+	char who[GH_NAME_MAX + 32]; /* for log lines: "sink 'NAME'" or "checkpoints" */
 	char *buf;
 	size_t cap, len;
 	off_t base;    /* buf holds the file's bytes [base, base + len) */
@@ -220,27 +221,29 @@ static int cursor_scan(struct cursor *c, const struct pos *want, const char **wh
 	return 0;
 }
 
-/* Next record, first making sure the stored position is where the log says. */
+/* Next record, first making sure the stored position is where the log says. A log that does
+ * not hold the stored position (restored from an older backup, or replaced) is followed again
+ * from its first record, loudly: sent twice rather than not at all. */
 static int cursor_read(struct cursor *c, off_t end, const char **line, size_t *len, const char **why)
 {
-	if (!c->checked) {
-		if (c->at.seq == 0) {
-			c->checked = true;
-		} else if (end < c->at.off) {
-			if (cursor_scan(c, &c->at, why))
-				return GH_EINVAL;
-		} else {
-			struct pos saved = c->at;
+	if (!c->checked && c->at.seq > 0) {
+		struct pos want = c->at;
+		if (end >= c->at.off) {
 			int rc = cursor_next(c, end, line, len, why);
-			if (rc == 1)
-				return 1;
-			if (rc == 0)
-				return 0; /* nothing after it yet: checked on the next record */
-			struct pos want = saved;
-			if (cursor_scan(c, &want, why))
-				return GH_EINVAL;
+			if (rc >= 0)
+				return rc; /* 1: it follows the position; 0: nothing after it yet */
+		}
+		if (cursor_scan(c, &want, why)) {
+			gh_log(GH_LOG_ERROR, "audit %s: the log does not hold the stored position (seq %lld): %s; following "
+			       "it again from seq 1", c->who, (long long)want.seq, *why);
+			c->at.seq = 0;
+			c->at.off = 0;
+			memcpy(c->at.hash, GH_AUDIT_ZERO_HASH, 65);
+			c->base = 0;
+			c->len = 0;
 		}
 	}
+	c->checked = true;
 	return cursor_next(c, end, line, len, why);
 }
 
@@ -407,9 +410,17 @@ static int deliver_http(struct sink *k, char *why, size_t whylen)
 {
 	struct curl_slist *hdrs = NULL;
 	int rc = GH_EIO;
-	if (!k->curl && !(k->curl = curl_easy_init())) {
-		snprintf(why, whylen, "cannot make an HTTP client");
-		return GH_ENOMEM;
+	if (!k->curl) {
+		struct gh_error err;
+		gh_error_clear(&err);
+		if (gh_curl_load(&err)) { /* libcurl is loaded at first use */
+			snprintf(why, whylen, "%.200s", err.message);
+			return GH_EIO;
+		}
+		if (!(k->curl = curl_easy_init())) {
+			snprintf(why, whylen, "cannot make an HTTP client");
+			return GH_ENOMEM;
+		}
 	}
 	CURL *h = k->curl;
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
@@ -906,10 +917,12 @@ static int sink_init(struct gh_audit_sinks *s, struct sink *k, const struct gh_p
 		return GH_ENOMEM;
 	if (!c) {
 		snprintf(k->name, sizeof k->name, "%s", CHECKPOINTER_NAME);
+		snprintf(k->cur.who, sizeof k->cur.who, "checkpoints");
 		k->kind = kinds[0];
 		return 0;
 	}
 	snprintf(k->name, sizeof k->name, "%s", c->name);
+	snprintf(k->cur.who, sizeof k->cur.who, "sink '%s'", c->name);
 	k->k = c->kind;
 	k->kind = kinds[c->kind];
 	k->batch = c->batch > 0 ? c->batch : 100;

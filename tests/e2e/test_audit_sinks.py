@@ -8,6 +8,7 @@ import json
 import os
 import re
 import socket
+import sqlite3
 import sys
 import threading
 import time
@@ -343,6 +344,24 @@ def body(r):
         StdoutReader(g.proc)
         r.check(wait_for(lambda: held in seqs(recv.records(t_back)), 20),
                 "the records held back by the outage arrive after the next start", seqs(recv.records(t_back)))
+        g.stop()
+
+        # --- a stored position the log does not hold (a data directory restored or replaced):
+        # the sink says so and follows the log again from seq 1 (twice rather than never)
+        db = sqlite3.connect(os.path.join(g.data, "gatehouse.db"))
+        db.execute("UPDATE audit_positions SET seq = 99999, byte_offset = 99999999, hash = ? WHERE name = 'collector'",
+                   ("ab" * 32,))
+        db.commit()
+        db.close()
+        g.start()
+        so3 = StdoutReader(g.proc)
+        n3 = len(log_lines(g))
+        r.check(wait_for(lambda: len(so3.lines) >= n3, 10) and
+                [json.loads(x)["seq"] for x in so3.lines][:n3] == list(range(1, n3 + 1)),
+                "a position beyond the log: the stdout sink sends it all again from seq 1",
+                [x[:20] for x in so3.lines[:3]])
+        r.check("audit sink 'collector': the log does not hold the stored position (seq 99999)" in g.server_log(),
+                "and logs why", g.server_log()[-1500:])
         g.stop()
         out = g.verify()
         r.check(out.returncode == 0 and out.stdout.startswith("ok: "), "audit verify is ok at the end", out.stdout)
