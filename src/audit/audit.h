@@ -161,6 +161,11 @@ int gh_audit_sinks_open(const char *datadir, const struct gh_policy_audit *cfg, 
 			gh_audit_secret_fn secret, void *secret_arg, struct gh_audit_sinks **out, struct gh_error *err);
 /* Starts the threads. */
 int gh_audit_sinks_start(struct gh_audit_sinks *s, struct gh_error *err);
+/* At apply time: GH_ENOTFOUND when a sink's API key names a secret the vault does not hold, err
+ * saying "FILENAME:LINE:COLUMN: ..." (line and column also in err) with the secret's and the
+ * sink's names; GH_EIO when the store cannot say. 0 when every named secret is there. */
+int gh_audit_sinks_check(const struct gh_policy_audit *cfg, struct gh_store *st, const char *filename,
+			 struct gh_error *err);
 /* Tells the threads that records up to seq are durable (a gh_audit_on_durable callback). */
 void gh_audit_sinks_wake(void *sinks, int64_t seq);
 /* Stops: the checkpointer signs the last durable record, each sink delivers what it can within
@@ -181,6 +186,12 @@ size_t gh_audit_sinks_stats(struct gh_audit_sinks *s, struct gh_audit_sink_stats
 /* Checkpoints written since start, the last checkpointed seq, and failures to write one. */
 void gh_audit_sinks_checkpoint_stats(struct gh_audit_sinks *s, uint64_t *written, int64_t *last_seq,
 				     uint64_t *failures);
+/* Registers the counters above in a metrics registry (metrics/metrics.h), read at scrape time:
+ * gatehouse_audit_sink_{delivered_total,failures_total,lag_records,failing}{sink} and
+ * gatehouse_audit_checkpoints_total, gatehouse_audit_checkpoint_last_seq,
+ * gatehouse_audit_checkpoint_failures_total. s must outlive every scrape. */
+struct gh_metrics;
+int gh_audit_sinks_metrics(struct gh_audit_sinks *s, struct gh_metrics *m);
 
 /* Reads records with seq > since, at most limit, passing each line to fn (which returns
  * non-zero to stop). Used by GET /v1/audit; filtering is the caller's. */

@@ -23,6 +23,7 @@
 #include "audit/audit_int.h"
 #include "config/config.h"
 #include "core/curl_dl.h"
+#include "metrics/metrics.h"
 
 #define CHECKPOINTER_NAME "#checkpoints" /* '#' is never in a sink's name */
 #define READ_CHUNK (64 * 1024)
@@ -285,8 +286,11 @@ struct sink {
 	bool failing;
 };
 
+struct metric_arg;
+
 struct gh_audit_sinks {
 	char log[PATH_MAX], ckpts[PATH_MAX], dbpath[PATH_MAX];
+	struct metric_arg *metric_args; /* one per metrics family (gh_audit_sinks_metrics) */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int64_t durable;      /* highest seq known durable */
@@ -988,6 +992,33 @@ fail:
 	return rc;
 }
 
+int gh_audit_sinks_check(const struct gh_policy_audit *cfg, struct gh_store *st, const char *filename,
+			 struct gh_error *err)
+{
+	for (size_t i = 0; cfg && i < cfg->nsinks; i++) {
+		const struct gh_policy_sink *k = &cfg->sinks[i];
+		uint8_t *sealed = NULL;
+		size_t len = 0;
+		int64_t version = 0;
+		if (!k->secret)
+			continue;
+		int rc = gh_store_secret_get(st, k->secret, &sealed, &len, &version);
+		free(sealed); /* only whether it is there: nothing is opened */
+		if (rc == GH_ENOTFOUND) {
+			gh_error_set(err, rc, "%s:%d:%d: audit.sinks[].api_key.secret: secret '%s' (sink '%s') is not in the "
+				     "vault; set it first", filename, k->secret_line, k->secret_column, k->secret, k->name);
+			if (err) {
+				err->line = k->secret_line;
+				err->column = k->secret_column;
+			}
+			return rc;
+		}
+		if (rc)
+			return gh_error_set(err, GH_EIO, "cannot read the vault to check audit sink '%s'", k->name);
+	}
+	return 0;
+}
+
 int gh_audit_sinks_start(struct gh_audit_sinks *s, struct gh_error *err)
 {
 	for (size_t i = 0; i <= s->nsinks; i++) {
@@ -1011,6 +1042,7 @@ void gh_audit_sinks_close(struct gh_audit_sinks *s)
 	for (size_t i = 0; s->sinks && i <= s->nsinks; i++)
 		sink_free(&s->sinks[i]);
 	free(s->sinks);
+	free(s->metric_args);
 	gh_audit_key_wipe(&s->key);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
@@ -1040,4 +1072,70 @@ void gh_audit_sinks_checkpoint_stats(struct gh_audit_sinks *s, uint64_t *written
 	*written = __atomic_load_n(&s->ck_written, __ATOMIC_RELAXED);
 	*last_seq = __atomic_load_n(&s->ck_last, __ATOMIC_RELAXED);
 	*failures = __atomic_load_n(&s->ck_failures, __ATOMIC_RELAXED);
+}
+
+/* ---- metrics: read at scrape time ---- */
+
+enum sink_metric { SM_DELIVERED, SM_FAILURES, SM_LAG, SM_FAILING, CK_WRITTEN, CK_LAST, CK_FAILURES };
+
+struct metric_arg {
+	struct gh_audit_sinks *s;
+	enum sink_metric what;
+};
+
+static void collect(void *arg, void *scrape, struct gh_metrics_out *out)
+{
+	const struct metric_arg *a = arg;
+	if (a->what >= CK_WRITTEN) {
+		uint64_t written = 0, failures = 0;
+		int64_t last = 0;
+		gh_audit_sinks_checkpoint_stats(a->s, &written, &last, &failures);
+		gh_metrics_emit(out, NULL, a->what == CK_WRITTEN ? (double)written
+					   : a->what == CK_LAST  ? (double)last
+								 : (double)failures);
+		return;
+	}
+	struct gh_audit_sink_stats st[GH_SINK_MAX];
+	size_t n = gh_audit_sinks_stats(a->s, st, GH_SINK_MAX);
+	for (size_t i = 0; i < n; i++) {
+		double v = a->what == SM_DELIVERED ? (double)st[i].delivered
+			   : a->what == SM_FAILURES ? (double)st[i].failures
+			   : a->what == SM_LAG	    ? (double)st[i].lag
+						    : (st[i].failing ? 1.0 : 0.0);
+		gh_metrics_emit(out, (const char *[]){st[i].name, NULL}, v);
+	}
+}
+
+int gh_audit_sinks_metrics(struct gh_audit_sinks *s, struct gh_metrics *m)
+{
+	static const struct {
+		const char *name, *help;
+		enum gh_metrics_type type;
+	} fam[] = {
+		[SM_DELIVERED] = {"gatehouse_audit_sink_delivered_total", "Audit records the sink acknowledged since start.",
+				  GH_METRICS_COUNTER},
+		[SM_FAILURES] = {"gatehouse_audit_sink_failures_total", "Failed delivery attempts of the sink since start.",
+				 GH_METRICS_COUNTER},
+		[SM_LAG] = {"gatehouse_audit_sink_lag_records", "Durable audit records not yet acknowledged by the sink.",
+			    GH_METRICS_GAUGE},
+		[SM_FAILING] = {"gatehouse_audit_sink_failing", "1 while the sink's last delivery attempt failed.",
+				GH_METRICS_GAUGE},
+		[CK_WRITTEN] = {"gatehouse_audit_checkpoints_total", "Signed audit checkpoints written since start.",
+				GH_METRICS_COUNTER},
+		[CK_LAST] = {"gatehouse_audit_checkpoint_last_seq", "The audit record the last signed checkpoint covers.",
+			     GH_METRICS_GAUGE},
+		[CK_FAILURES] = {"gatehouse_audit_checkpoint_failures_total",
+				 "Signed checkpoints that could not be written, and checkpointer stops.", GH_METRICS_COUNTER},
+	};
+	static const char *const sink_label[] = {"sink", NULL};
+	if (!s->metric_args && !(s->metric_args = calloc(sizeof fam / sizeof *fam, sizeof *s->metric_args)))
+		return GH_ENOMEM;
+	for (int i = 0; i < (int)(sizeof fam / sizeof *fam); i++) {
+			s->metric_args[i] = (struct metric_arg){s, (enum sink_metric)i};
+		int rc = gh_metrics_callback(m, fam[i].name, fam[i].help, fam[i].type, i < CK_WRITTEN ? sink_label : NULL,
+					     collect, &s->metric_args[i]);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }

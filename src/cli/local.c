@@ -158,29 +158,19 @@ int gh_cli_init(int argc, char **argv)
 }
 
 /* An audit sink's API key names a vault secret: one that is not there is an error now rather
- * than a sink that fails later. Returns 0, or 2 after printing FILE:LINE:COLUMN and why. */
+ * than a sink that fails later. Returns 0, or 2 (1 when the store cannot say) after printing
+ * FILE:LINE:COLUMN and why. */
 static int check_sink_secrets(const char *file, const char *dir, const struct gh_policy *p, struct gh_store *st)
 {
-	for (size_t i = 0; i < p->audit.nsinks; i++) {
-		const struct gh_policy_sink *k = &p->audit.sinks[i];
-		uint8_t *sealed = NULL;
-		size_t len = 0;
-		int64_t version = 0;
-		if (!k->secret)
-			continue;
-		int rc = gh_store_secret_get(st, k->secret, &sealed, &len, &version);
-		free(sealed);
-		if (rc == GH_ENOTFOUND) {
-			fprintf(stderr, "gatehouse apply: %s:%d:%d: audit.sinks[].api_key.secret: secret '%s' (sink '%s') is "
-				"not in the vault; set it first with: gatehouse secret set --data %s %s\n"
-				"nothing was applied\n", file, k->secret_line, k->secret_column, k->secret, k->name, dir,
-				k->secret);
-			return 2;
-		}
-		if (rc)
-			return fail("apply", "cannot read the vault; nothing was applied");
+	struct gh_error err;
+	gh_error_clear(&err);
+	int rc = gh_audit_sinks_check(&p->audit, st, file, &err);
+	if (rc == GH_ENOTFOUND) {
+		fprintf(stderr, "gatehouse apply: %s with: gatehouse secret set --data %s NAME\nnothing was applied\n",
+			err.message, dir);
+		return 2;
 	}
-	return 0;
+	return rc ? fail("apply", "cannot read the vault; nothing was applied") : 0;
 }
 
 int gh_cli_apply(int argc, char **argv)

@@ -7,6 +7,7 @@
 
 #include "front/api_handlers.h"
 #include "front/api_policy.h"
+#include "front/server_int.h"
 
 struct put_arg {
 	const char *text;
@@ -34,6 +35,18 @@ static int parse_next(struct gh_api_req *req, struct gh_api_resp *resp, struct g
 	if (gh_config_parse(a->text, a->len, "policy", NULL, out, &err)) {
 		invalid(req, resp, &err);
 		return GH_EINVAL;
+	}
+	/* an audit sink's API key must be in the vault already (audit/sink.c) */
+	int rc = gh_audit_sinks_check(&(*out)->audit, req->w->store, "policy", &err);
+	if (rc) {
+		gh_config_unref(*out);
+		*out = NULL;
+		if (rc == GH_ENOTFOUND) {
+			invalid(req, resp, &err);
+			return GH_EINVAL;
+		}
+		gh_api_error(req, resp, 503, "store_unavailable", "the vault could not be read; nothing was applied");
+		return rc;
 	}
 	return 0;
 }

@@ -1799,6 +1799,10 @@ int gh_server_run(const struct gh_server_opts *o, struct gh_error *err)
 	if (rc)
 		goto out;
 	gh_audit_on_durable(srv->audit, gh_audit_sinks_wake, srv->sinks);
+	if ((rc = gh_audit_sinks_metrics(srv->sinks, srv->metrics))) {
+		gh_error_set(err, rc, "metrics: the audit sinks' families could not be registered");
+		goto out;
+	}
 	if ((rc = gh_audit_start(srv->audit))) {
 		gh_error_set(err, rc, "cannot start the audit writer");
 		goto out;

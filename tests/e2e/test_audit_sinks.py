@@ -15,6 +15,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from lib import Gatehouse, DEFAULT_POLICY, run_suite
+from test_metrics import parse_page, scrape
 
 API_KEY = "dd-0b5e1c7a9f3e4d2b8a6c-SECRET-KEY"
 RFC5424 = re.compile(rb"^<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|\[.*?\]) (.*)$", re.S)
@@ -268,6 +269,46 @@ def body(r):
                 "(local0, notice for denials)", bad_msgs[:3])
         r.check(parsed[:n] == lines[:n], "syslog messages carry the log's records in order")
         r.check(any(p.startswith(b"<133>1") for p in sl.msgs), "the denial went out as notice (PRI 133)")
+
+        # --- the counters on GET /metrics (strict text-format parser of the metrics suite)
+        erin, _ = g.token("erin", "staging")  # in an admins group
+        for _ in range(100):  # the receiver keeps a batch just before it answers: allow the answer to land
+            st, ctype, raw = scrape(g.port, token=erin)
+            fams = parse_page(raw) if st == 200 else {}
+            if any(l.get("sink") == "siem" and v >= n
+                   for _, l, v in fams.get("gatehouse_audit_sink_delivered_total", {}).get("samples", [])):
+                break
+            time.sleep(0.05)
+
+        def sample(fam, sink=None):
+            for _, labels, value in fams.get(fam, {}).get("samples", []):
+                if sink is None or labels.get("sink") == sink:
+                    return value
+            return None
+        delivered = sample("gatehouse_audit_sink_delivered_total", "siem")
+        r.check(st == 200 and delivered is not None and delivered >= n and
+                sample("gatehouse_audit_sink_failures_total", "siem") >= 4 and
+                sample("gatehouse_audit_sink_failing", "siem") == 0 and
+                sample("gatehouse_audit_sink_delivered_total", "collector") >= n and
+                sample("gatehouse_audit_sink_failures_total", "local") == 0,
+                "GET /metrics: per-sink delivered and failure counters (siem: >= %d delivered, >= 4 failed attempts: "
+                "three 500s and the dropped connections, which curl may retry once by itself)" % n,
+                {f: fams[f]["samples"] for f in fams if "audit_sink" in f})
+        r.check(fams.get("gatehouse_audit_sink_lag_records", {}).get("type") == "gauge" and
+                all(labels.get("sink") in ("siem", "collector", "local") and value >= 0
+                    for _, labels, value in fams["gatehouse_audit_sink_lag_records"]["samples"]) and
+                sample("gatehouse_audit_checkpoint_failures_total") == 0,
+                "lag is a gauge per sink; no checkpoint failures",
+                fams.get("gatehouse_audit_sink_lag_records"))
+
+        # --- remote apply (PUT /v1/config) checks a sink's secret too
+        bad_remote = pol.replace("api_key: { secret: dd_key }", "api_key: { secret: nope }").replace(
+            "path: crm-", "path: %s/crm-" % g.tmp)  # paths on the server are absolute
+        st, doc, _ = g.request("PUT", "/v1/config", {"policy": bad_remote, "dry_run": True}, token=erin)
+        err = (doc or {}).get("error") or {}
+        r.check(st == 422 and err.get("code") == "invalid_policy" and "secret 'nope' (sink 'siem') is not in the vault"
+                in err.get("message", "") and err.get("line", 0) > 0,
+                "PUT /v1/config refuses a sink whose secret is not in the vault (422, with line and column)", doc)
 
         # --- the API key went to the receiver and nowhere else
         g2 = g.cli("audit", "verify", "--data", g.data)
