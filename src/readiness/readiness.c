@@ -310,12 +310,16 @@ static void check_limits(struct run *r)
 
 /* ---- logging ---- */
 
+/* The sinks' delivery lag (records not yet acknowledged) above which a sink counts as behind. */
+#define READY_MAX_SINK_LAG 10000
+
 static void check_audit(struct run *r)
 {
 	struct gh_audit_report rep;
 	struct gh_error err;
 	memset(&rep, 0, sizeof rep);
-	if (gh_audit_verify(r->dir, &rep, &err))
+	bool checked = gh_audit_verify(r->dir, &rep, &err) == 0;
+	if (!checked)
 		add(r, "logging", "logging.audit_chain", GH_READY_FAIL, "see gatehouse audit verify",
 		    "the audit trail could not be checked: %s", err.message);
 	else if (!rep.ok)
@@ -326,6 +330,55 @@ static void check_audit(struct run *r)
 		add(r, "logging", "logging.audit_chain", GH_READY_PASS, NULL,
 		    "%lld records, hash chain intact and matching the store's head; every record is fsync'd before its answer",
 		    (long long)rep.records);
+
+	/* a copy leaves the machine: at least one sink, none far behind */
+	const struct gh_policy_audit *au = r->p ? &r->p->audit : NULL;
+	if (!au || au->nsinks == 0) {
+		add(r, "logging", "logging.sinks", GH_READY_FAIL,
+		    "add an audit sink to the policy (audit: { sinks: [ { name: siem, kind: http, url: https://..., "
+		    "header: DD-API-KEY, api_key: { secret: NAME } } ] }, or kind: syslog)",
+		    "no audit sink: the trail exists only on this machine, and whoever controls it controls the record");
+	} else {
+		char behind[300] = "", kinds[200] = "";
+		for (size_t i = 0; i < au->nsinks; i++) {
+			const struct gh_policy_sink *sk = &au->sinks[i];
+			int64_t seq = 0, off = 0;
+			char h[65];
+			if (gh_store_audit_position_get(r->st, sk->name, &seq, &off, h))
+				seq = 0;
+			int64_t lag = rep.records - seq;
+			snprintf(kinds + strlen(kinds), sizeof kinds - strlen(kinds), "%s%s (%s)", i ? ", " : "", sk->name,
+				 sk->kind == GH_SINK_HTTP ? "http" : sk->kind == GH_SINK_SYSLOG ? "syslog" : "stdout");
+			if (checked && lag > READY_MAX_SINK_LAG && strlen(behind) + strlen(sk->name) + 40 < sizeof behind)
+				snprintf(behind + strlen(behind), sizeof behind - strlen(behind), "%s%s is %lld records behind",
+					 behind[0] ? ", " : "", sk->name, (long long)lag);
+		}
+		if (behind[0])
+			add(r, "logging", "logging.sinks", GH_READY_FAIL,
+			    "check the sink's destination and the server log; the backlog is sent when it recovers", "%s",
+			    behind);
+		else
+			add(r, "logging", "logging.sinks", GH_READY_PASS, NULL, "%zu sink(s): %s", au->nsinks, kinds);
+	}
+
+	/* signed checkpoints: an auditor can check a copy of the log without our secrets */
+	int64_t every = au ? au->checkpoint_every : 0;
+	if (!checked || !rep.ok)
+		add(r, "logging", "logging.checkpoints", GH_READY_FAIL, "see gatehouse audit verify",
+		    "the checkpoints cannot be trusted while the chain does not verify");
+	else if (rep.checkpoints == 0)
+		add(r, "logging", "logging.checkpoints", GH_READY_FAIL,
+		    "run gatehouse serve (it signs a checkpoint every audit.checkpoint_every records and at shutdown)",
+		    "no signed checkpoint covers the trail yet");
+	else if (every > 0 && rep.records - rep.last_checkpoint > every)
+		add(r, "logging", "logging.checkpoints", GH_READY_FAIL,
+		    "check that the server runs its checkpointer (see its log)",
+		    "the last signed checkpoint covers seq %lld of %lld: more than %lld records unsigned",
+		    (long long)rep.last_checkpoint, (long long)rep.records, (long long)every);
+	else
+		add(r, "logging", "logging.checkpoints", GH_READY_PASS, NULL,
+		    "%lld signed checkpoint(s), the last at seq %lld of %lld; publish gatehouse audit public-key to auditors",
+		    (long long)rep.checkpoints, (long long)rep.last_checkpoint, (long long)rep.records);
 }
 
 /* ---- dependency security ---- */

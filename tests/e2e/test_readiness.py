@@ -17,6 +17,10 @@ scan:
 recovery:
   rto: 4h
   rpo: 24h
+audit:
+  checkpoint_every: 1000
+  sinks:
+    - { name: siem, kind: syslog, address: "udp:127.0.0.1:9" }
 """
 
 
@@ -38,7 +42,8 @@ def body(t):
         # objectives, no server has run and no backup exists
         rc, res, out = ready(g)
         t.check(rc == 1 and len(res) >= 12, "a fresh set-up is not ready: exit 1, every check listed", out.stdout[-400:])
-        for cid in ("dependencies.scan_policy", "recovery.objectives", "recovery.backup", "input.limits"):
+        for cid in ("dependencies.scan_policy", "recovery.objectives", "recovery.backup", "input.limits",
+                    "logging.sinks", "logging.checkpoints"):
             t.check(result(res, cid) == "fail" and res[cid]["fix"], "%s fails with a fix to apply" % cid, res.get(cid))
         t.check(result(res, "authorization.production_approvals") == "pass", "production writes wait for reviewers: pass",
                 res.get("authorization.production_approvals"))
@@ -81,6 +86,11 @@ def body(t):
 
         # now a careful set-up, step by step
         t.check(g.apply(READY_POLICY).returncode == 0, "the careful policy applies")
+        rc, res, out = ready(g)
+        t.check(result(res, "logging.sinks") == "pass" and "siem (syslog)" in res["logging.sinks"]["reason"],
+                "a configured sink passes", res.get("logging.sinks"))
+        t.check(result(res, "logging.checkpoints") == "fail", "no signed checkpoint before a server ran: fail",
+                res.get("logging.checkpoints"))
         g.start("--max-rows", "5000000")
         g.stop()
         rc, res, out = ready(g)
@@ -91,6 +101,8 @@ def body(t):
         g.stop()
         rc, res, out = ready(g)
         t.check(result(res, "input.limits") == "pass", "the server's default limits pass", res.get("input.limits"))
+        t.check(result(res, "logging.checkpoints") == "pass", "after a server ran, a signed checkpoint covers the trail",
+                res.get("logging.checkpoints"))
         t.check(result(res, "authentication.token_lifetime") == "fail" and "1 of 1" in res["authentication.token_lifetime"]["reason"],
                 "a 24h token outstanding fails (limit 8h)", res.get("authentication.token_lifetime"))
         t.check(g.cli("token", "revoke", "--data", g.data, tid).returncode == 0, "the long-lived token is revoked")
