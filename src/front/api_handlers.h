@@ -8,8 +8,11 @@
 
 /* api_config.c */
 void gh_api_config_get(struct gh_api_req *req, struct gh_api_resp *resp);
+/* api_usage.c */
+void gh_api_usage_get(struct gh_api_req *req, struct gh_api_resp *resp);
 
 #define GH_API_ROUTES(X) \
-	X("GET", "/v1/config", GH_API_ADMIN, GH_API_READ, "config.export", gh_api_config_get)
+	X("GET", "/v1/config", GH_API_ADMIN, GH_API_READ, "config.export", gh_api_config_get) \
+	X("GET", "/v1/usage", GH_API_TOKEN, GH_API_READ, "usage.read", gh_api_usage_get)
 
 #endif

@@ -18,6 +18,7 @@
 #include "identity/identity.h"
 #include "sql/sql.h"
 #include "store/store.h"
+#include "usage/usage.h"
 
 struct worker;
 struct gh_pgwire;
@@ -63,6 +64,7 @@ struct server {
 	uint64_t rid_counter;
 
 	struct gh_audit *audit;
+	struct gh_usage *usage;       /* the usage index (NULL if it cannot be opened: /v1/usage is 503) */
 
 	/* worker queue */
 	pthread_mutex_t wmu;
