@@ -15,6 +15,7 @@ int main(int argc, char **argv)
 		{"token", gh_cli_token},   {"serve", gh_cli_serve}, {"audit", gh_cli_audit},
 		{"query", gh_cli_query},   {"approvals", gh_cli_approvals}, {"help", gh_cli_help},
 		{"secret", gh_cli_secret}, {"scan", gh_cli_scan}, {"run", gh_cli_run},
+		{"usage", gh_cli_usage},
 	};
 	if (sodium_init() < 0) {
 		fprintf(stderr, "gatehouse: libsodium failed to initialise\n");

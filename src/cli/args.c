@@ -116,6 +116,13 @@ static const struct {
 		      "gatehouse approvals approve ID [--json]\n"
 		      "gatehouse approvals reject ID [--json]\n"
 		      "  Lists and decides pending writes (GATEHOUSE_URL, GATEHOUSE_TOKEN). Never your own.\n"},
+	{"usage", "gatehouse usage [--data DIR] [--since 7d] [--until TIME] [--app A] [--user U]\n"
+		  "                [--resource R] [--env E] [--top 10] [--limit 1000] [--format text|json]\n"
+		  "  Usage from the audit trail per app, user, resource and environment: statements, rows,\n"
+		  "  denials by rule, approvals and time to approve, top statements by fingerprint. With\n"
+		  "  --data, from the data directory (everything); otherwise from the server at\n"
+		  "  GATEHOUSE_URL (admins see everything, others their own usage and resources they own).\n"
+		  "  TIME: a duration before now (7d, 24h, 30m) or RFC 3339 (2026-01-31T12:00:00Z).\n"},
 };
 
 void cli_usage(const char *verb)

@@ -14,6 +14,7 @@ int gh_cli_scan(int argc, char **argv);
 int gh_cli_run(int argc, char **argv);
 int gh_cli_query(int argc, char **argv);
 int gh_cli_approvals(int argc, char **argv);
+int gh_cli_usage(int argc, char **argv);
 int gh_cli_help(int argc, char **argv);
 
 #endif

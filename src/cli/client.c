@@ -6,6 +6,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/client.h"
 #include "core/core.h"
 #include "core/curl_dl.h"
 
@@ -347,4 +348,32 @@ int gh_cli_approvals(int argc, char **argv)
 	if (rc)
 		return rc;
 	return finish_call("approvals", &r, json, print_approvals);
+}
+
+int cli_http(const char *verb, const char *method, const char *path, const char *body, long *status,
+	     struct gh_buf *out)
+{
+	struct response r = {0};
+	int rc = call(verb, method, path, body, &r);
+	if (rc)
+		return rc;
+	*status = r.status;
+	*out = r.body;
+	return 0;
+}
+
+int cli_http_error(const char *verb, long status, const struct gh_buf *body)
+{
+	json_error_t je;
+	json_t *doc = json_loadb(body->data ? body->data : "", body->len, 0, &je);
+	struct response r = {.status = status};
+	int rc;
+	if (!doc) {
+		fprintf(stderr, "gatehouse %s: the server answered %ld with a body that is not JSON\n", verb, status);
+		rc = 1;
+	} else {
+		rc = print_error(verb, &r, doc);
+	}
+	json_decref(doc);
+	return rc;
 }
