@@ -237,7 +237,11 @@ static struct token lex(const char *s, size_t len, size_t *pos, enum gh_sql_dial
 		size_t j = i + 1;
 		while (j < len && is_space((unsigned char)s[j]))
 			j++;
-		size_t v = j < len ? scan_value(s, len, j, d) : 0;
+		/* only a number: a sign before a parameter stays an operator, so that the normal form
+		 * ("- ?") reads back the same */
+		bool num = j < len && (is_digit((unsigned char)s[j]) ||
+				       (s[j] == '.' && j + 1 < len && is_digit((unsigned char)s[j + 1])));
+		size_t v = num ? scan_number(s, len, j) : 0;
 		if (v) {
 			t.kind = T_LITERAL;
 			end = v;
@@ -320,11 +324,17 @@ static void emit(struct norm *n, enum tok kind, const char *p, size_t len, bool 
 {
 	bool space = n->have_prev;
 	if (space) {
+		/* spaces are left out only where the two tokens cannot read back as others (a cast
+		 * next to an operator ':' could) */
 		enum tok pv = n->prev;
-		if (pv == T_OPEN || pv == T_DOT || pv == T_CAST)
+		if (pv == T_OPEN || pv == T_DOT)
 			space = false;
-		else if (kind == T_CLOSE || kind == T_COMMA || kind == T_DOT || kind == T_SEMI || kind == T_CAST)
+		else if (pv == T_CAST)
+			space = !(kind == T_WORD || kind == T_QUOTED);
+		else if (kind == T_CLOSE || kind == T_COMMA || kind == T_DOT || kind == T_SEMI)
 			space = false;
+		else if (kind == T_CAST)
+			space = !(pv == T_WORD || pv == T_QUOTED || pv == T_CLOSE || pv == T_LITERAL);
 		else if (kind == T_OPEN && ((pv == T_WORD && !n->prev_spaced) || pv == T_QUOTED))
 			space = false;
 	}

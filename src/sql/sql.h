@@ -96,8 +96,8 @@ enum gh_sql_dialect { GH_SQL_DIALECT_SQLITE, GH_SQL_DIALECT_PG };
 
 /* Normalises statement text with a small tokenizer of its own (no parser, never fails on
  * malformed text): every literal (string, number, blob, PostgreSQL E'' and dollar-quoted
- * string) and every parameter (?, ?N, :name, @name, $name, $N) becomes ?, a sign directly
- * before a number is part of it, comments are dropped, whitespace is rewritten to one
+ * string) and every parameter (?, ?N, :name, @name, $name, $N) becomes ?, a sign where an
+ * operand is expected is part of the number after it, comments are dropped, whitespace is rewritten to one
  * canonical spacing, the elements of an IN (...) list of literals collapse to one, and repeated
  * identical VALUES rows to one. out gets the result with words as written; fold (optional) the
  * same text with unquoted words lower-cased (what a fingerprint hashes). Quoted identifiers are

@@ -347,83 +347,188 @@ static int take(struct gh_usage *u, struct pass *p, const struct usage_rec *rec)
 
 /* ---- writing a pass ---- */
 
-struct flush {
-	struct gh_usage *u;
-	sqlite3_stmt *st;
-	int rc;
+struct bentry {
+	int64_t bucket;
+	struct usage_entry e;
 };
 
-static int flush_counts(const char *key, size_t keylen, void *value, void *arg)
+struct collect {
+	struct bentry *a;
+	size_t n;
+	int rc;
+	struct gh_usage *u;
+	struct pass *p;
+};
+
+static int bentry_cmp(const void *x, const void *y)
 {
-	struct flush *f = arg;
-	const struct counts *c = value;
-	int64_t k[2];
-	memcpy(k, key, sizeof k);
-	int64_t v[12] = {k[0], k[1], c->queries, c->rows, c->affected, c->errors, c->denied,
-			 c->requested, c->approved, c->rejected, c->tta_ms, c->tta_n};
-	sqlite3_reset(f->st);
-	for (int i = 0; i < 12; i++)
-		sqlite3_bind_int64(f->st, i + 1, v[i]);
-	if (sqlite3_step(f->st) != SQLITE_DONE)
-		f->rc = GH_EIO;
-	sqlite3_reset(f->st);
-	return f->rc;
+	const struct bentry *a = x, *b = y;
+	if (a->bucket != b->bucket)
+		return a->bucket < b->bucket ? -1 : 1;
+	return usage_entry_cmp(&a->e, &b->e);
 }
 
-static int flush_denials(const char *key, size_t keylen, void *value, void *arg)
+/* The id of a denial rule, made when new. -1 on failure. */
+static int64_t rule_id(struct gh_usage *u, const char *rule, size_t len)
 {
-	struct flush *f = arg;
-	int64_t k[2];
-	memcpy(k, key, sizeof k);
-	sqlite3_reset(f->st);
-	sqlite3_bind_int64(f->st, 1, k[0]);
-	sqlite3_bind_int64(f->st, 2, k[1]);
-	sqlite3_bind_text(f->st, 3, key + 16, (int)(keylen - 16), SQLITE_STATIC);
-	sqlite3_bind_int64(f->st, 4, *(int64_t *)value);
-	if (sqlite3_step(f->st) != SQLITE_DONE)
-		f->rc = GH_EIO;
-	sqlite3_reset(f->st);
-	return f->rc;
+	void *v = gh_map_get(u->rules, rule, len);
+	if (v)
+		return (int64_t)(intptr_t)v;
+	int64_t id = -1;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(u->db, "INSERT INTO rules (name) VALUES (?1) ON CONFLICT (name) DO UPDATE SET name = name"
+				      " RETURNING id", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, rule, (int)len, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			id = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (id >= 0 && gh_map_put(u->rules, rule, len, (void *)(intptr_t)id))
+		id = -1;
+	return id;
 }
 
-static int flush_stmts(const char *key, size_t keylen, void *value, void *arg)
+static int collect_counts(const char *key, size_t keylen, void *value, void *arg)
 {
-	struct flush *f = arg;
+	struct collect *c = arg;
+	const struct counts *x = value;
+	struct bentry *b = &c->a[c->n++];
+	int64_t k[2];
+	memcpy(k, key, sizeof k);
+	memset(b, 0, sizeof *b);
+	b->bucket = k[0];
+	b->e.dim = k[1];
+	int64_t v[USAGE_NVALS] = {x->queries, x->rows, x->affected, x->errors, x->denied,
+				  x->requested, x->approved, x->rejected, x->tta_ms, x->tta_n};
+	memcpy(b->e.v, v, sizeof v);
+	return 0;
+}
+
+static int collect_denials(const char *key, size_t keylen, void *value, void *arg)
+{
+	struct collect *c = arg;
+	int64_t k[2];
+	memcpy(k, key, sizeof k);
+	int64_t rule = rule_id(c->u, key + 16, keylen - 16);
+	if (rule < 0) {
+		c->rc = GH_EIO;
+		return 1;
+	}
+	struct bentry *b = &c->a[c->n++];
+	memset(b, 0, sizeof *b);
+	b->bucket = k[0];
+	b->e.dim = k[1];
+	b->e.key = rule;
+	b->e.v[0] = *(int64_t *)value;
+	return 0;
+}
+
+static int collect_stmts(const char *key, size_t keylen, void *value, void *arg)
+{
+	struct collect *c = arg;
 	int64_t k[3];
 	memcpy(k, key, sizeof k);
-	sqlite3_reset(f->st);
+	struct bentry *b = &c->a[c->n++];
+	memset(b, 0, sizeof *b);
+	b->bucket = k[0];
+	b->e.dim = k[1];
+	b->e.key = k[2];
+	b->e.v[0] = *(int64_t *)value;
+	return 0;
+}
+
+/* Sums the pass into the buckets it touched: each bucket's blobs are read, merged with the
+ * pass's sorted entries and written back. */
+static int write_buckets(struct gh_usage *u, struct pass *p, struct gh_error *err)
+{
+	struct gh_map *maps[3] = {p->counts, p->denials, p->stmts};
+	int (*const fn[3])(const char *, size_t, void *, void *) = {collect_counts, collect_denials, collect_stmts};
+	struct collect c[3];
+	memset(c, 0, sizeof c);
+	int rc = 0;
+	for (int i = 0; i < 3 && !rc; i++) {
+		c[i].u = u;
+		c[i].p = p;
+		c[i].a = malloc((gh_map_count(maps[i]) + 1) * sizeof *c[i].a);
+		if (!c[i].a) {
+			rc = gh_error_set(err, GH_ENOMEM, "out of memory");
+			break;
+		}
+		gh_map_each(maps[i], fn[i], &c[i]);
+		if (c[i].rc)
+			rc = usage_sq_err(u, err, "write rules");
+		else
+			qsort(c[i].a, c[i].n, sizeof *c[i].a, bentry_cmp);
+	}
+	sqlite3_stmt *get = NULL, *put = NULL;
+	if (!rc && (prep(u, "SELECT counts, denials, stmts FROM buckets WHERE bucket = ?", &get, err) ||
+		    prep(u, "INSERT OR REPLACE INTO buckets (bucket, counts, denials, stmts) VALUES (?,?,?,?)", &put, err)))
+		rc = GH_EIO;
+	size_t at[3] = {0, 0, 0};
+	struct usage_entry *add = NULL;
+	struct gh_buf blob[3];
 	for (int i = 0; i < 3; i++)
-		sqlite3_bind_int64(f->st, i + 1, k[i]);
-	sqlite3_bind_int64(f->st, 4, *(int64_t *)value);
-	if (sqlite3_step(f->st) != SQLITE_DONE)
-		f->rc = GH_EIO;
-	sqlite3_reset(f->st);
-	return f->rc;
+		gh_buf_init(&blob[i], (size_t)1 << 30);
+	static const enum usage_kind kinds[3] = {USAGE_COUNTS, USAGE_DENIALS, USAGE_STMTS};
+	while (!rc) {
+		/* the next bucket any of the three holds */
+		int64_t b = INT64_MAX;
+		for (int i = 0; i < 3; i++)
+			if (at[i] < c[i].n && c[i].a[at[i]].bucket < b)
+				b = c[i].a[at[i]].bucket;
+		if (b == INT64_MAX)
+			break;
+		sqlite3_reset(get);
+		sqlite3_bind_int64(get, 1, b);
+		bool found = sqlite3_step(get) == SQLITE_ROW;
+		for (int i = 0; i < 3 && !rc; i++) {
+			size_t from = at[i];
+			while (at[i] < c[i].n && c[i].a[at[i]].bucket == b)
+				at[i]++;
+			size_t n = at[i] - from;
+			struct usage_entry *e = realloc(add, (n + 1) * sizeof *e);
+			if (!e) {
+				rc = gh_error_set(err, GH_ENOMEM, "out of memory");
+				break;
+			}
+			add = e;
+			for (size_t k = 0; k < n; k++)
+				add[k] = c[i].a[from + k].e;
+			const void *old = found ? sqlite3_column_blob(get, i) : NULL;
+			size_t oldlen = found ? (size_t)sqlite3_column_bytes(get, i) : 0;
+			gh_buf_reset(&blob[i]);
+			int mrc = usage_blob_merge(old, oldlen, add, n, kinds[i], &blob[i]);
+			if (mrc == GH_EINVAL)
+				rc = gh_error_set(err, GH_EINVAL, "usage index: bucket %lld is damaged", (long long)b);
+			else if (mrc)
+				rc = gh_error_set(err, GH_ENOMEM, "out of memory");
+		}
+		sqlite3_reset(get);
+		if (rc)
+			break;
+		sqlite3_reset(put);
+		sqlite3_bind_int64(put, 1, b);
+		for (int i = 0; i < 3; i++)
+			sqlite3_bind_blob(put, i + 2, blob[i].data, (int)blob[i].len, SQLITE_STATIC);
+		if (sqlite3_step(put) != SQLITE_DONE)
+			rc = usage_sq_err(u, err, "write");
+		sqlite3_reset(put);
+	}
+	sqlite3_finalize(get);
+	sqlite3_finalize(put);
+	for (int i = 0; i < 3; i++) {
+		free(c[i].a);
+		gh_buf_free(&blob[i]);
+	}
+	free(add);
+	return rc;
 }
 
 static int write_pass(struct gh_usage *u, struct pass *p, struct gh_error *err)
 {
-	static const char *const sql[] = {
-		"INSERT INTO counts VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (bucket, dim) DO UPDATE SET"
-		" queries = queries + excluded.queries, nrows = nrows + excluded.nrows,"
-		" naffected = naffected + excluded.naffected, errors = errors + excluded.errors,"
-		" denied = denied + excluded.denied, requested = requested + excluded.requested,"
-		" approved = approved + excluded.approved, rejected = rejected + excluded.rejected,"
-		" tta_ms = tta_ms + excluded.tta_ms, tta_n = tta_n + excluded.tta_n",
-		"INSERT INTO denials VALUES (?,?,?,?) ON CONFLICT (bucket, dim, rule) DO UPDATE SET n = n + excluded.n",
-		"INSERT INTO statements VALUES (?,?,?,?) ON CONFLICT (bucket, dim, fp) DO UPDATE SET n = n + excluded.n",
-	};
-	int (*const fn[])(const char *, size_t, void *, void *) = {flush_counts, flush_denials, flush_stmts};
-	struct gh_map *maps[] = {p->counts, p->denials, p->stmts};
-	for (int i = 0; i < 3; i++) {
-		struct flush f = {u, NULL, 0};
-		if (prep(u, sql[i], &f.st, err))
-			return GH_EIO;
-		gh_map_each(maps[i], fn[i], &f);
-		sqlite3_finalize(f.st);
-		if (f.rc)
-			return usage_sq_err(u, err, "write");
-	}
+	int rc = write_buckets(u, p, err);
+	if (rc)
+		return rc;
 	sqlite3_stmt *st = NULL;
 	if (prep(u, "UPDATE meta SET seq = ?, hash = ?, start_off = ?, end_off = ?, last_time_ms = ?", &st, err))
 		return GH_EIO;
@@ -432,7 +537,7 @@ static int write_pass(struct gh_usage *u, struct pass *p, struct gh_error *err)
 	sqlite3_bind_int64(st, 3, p->start);
 	sqlite3_bind_int64(st, 4, p->end);
 	sqlite3_bind_int64(st, 5, p->last_time);
-	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : usage_sq_err(u, err, "write");
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : usage_sq_err(u, err, "write");
 	sqlite3_finalize(st);
 	if (rc)
 		return rc;
@@ -657,9 +762,22 @@ int gh_usage_catch_up(struct gh_usage *u, struct gh_usage_stats *stats, struct g
 	pthread_mutex_lock(&u->mu);
 	usage_policy_refresh(u);
 	int rc = 0;
+	bool reset_once = false;
 	for (;;) {
 		bool more = false;
 		rc = one_pass(u, fd, size, stats, &more, &rb, err);
+		if (rc == GH_EINVAL && !reset_once) {
+			/* a damaged bucket: the index is derived data, make it again */
+			gh_log(GH_LOG_WARN, "%s; rebuilding the usage index", err->message);
+			reset_once = true;
+			rc = usage_exec(u, "BEGIN IMMEDIATE", err);
+			rc = rc ? rc : usage_reset(u, err);
+			usage_exec(u, rc ? "ROLLBACK" : "COMMIT", NULL);
+			if (rc)
+				break;
+			stats->rebuilt = true;
+			continue;
+		}
 		if (rc || !more || u->stop)
 			break;
 	}

@@ -1,6 +1,6 @@
-/* usage: reports from the index. One read transaction sums the window's buckets per group in
- * arrays indexed by the groups' ids (the index hands them out densely), keeps only what the
- * caller may see, and writes JSON. */
+/* usage: reports from the index. One read transaction reads the window's buckets once and sums
+ * their packed entries per group in arrays indexed by the groups' ids (the index hands them out
+ * densely), keeping only what the caller may see, and writes JSON. */
 #include "usage/usage_int.h"
 
 #include <stdio.h>
@@ -33,8 +33,8 @@ struct report {
 	const struct gh_usage_query *q;
 	struct group *g;
 	int64_t ng;                 /* ids 0..ng-1 */
-	struct denial *den;
-	size_t nden, capden;
+	struct denial *den;         /* by group, then rule name */
+	size_t nden;
 	struct top tops[GH_USAGE_MAX_TOP];
 	int ntop;
 };
@@ -111,105 +111,173 @@ static bool in_range(const struct report *r, int64_t dim)
 	return dim >= 0 && dim < r->ng && r->g[dim].visible;
 }
 
-static int sum_counts(struct report *r, int64_t b0, int64_t b1, struct gh_error *err)
+/* a + b for values >= 0, at most INT64_MAX (a damaged index must not overflow a sum) */
+static int64_t sat_add(int64_t a, int64_t b)
 {
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(r->u->db,
-			       "SELECT dim, queries, nrows, naffected, errors, denied, requested, approved, rejected,"
-			       " tta_ms, tta_n FROM counts WHERE bucket BETWEEN ?1 AND ?2",
-			       -1, &st, NULL) != SQLITE_OK)
-		return usage_sq_err(r->u, err, "read counts");
-	sqlite3_bind_int64(st, 1, b0);
-	sqlite3_bind_int64(st, 2, b1);
-	int s;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t dim = sqlite3_column_int64(st, 0);
-		if (!in_range(r, dim))
-			continue;
-		struct sums *x = &r->g[dim].s;
-		int64_t *f[] = {&x->queries, &x->rows, &x->affected, &x->errors, &x->denied, &x->requested,
-				&x->approved, &x->rejected, &x->tta_ms, &x->tta_n};
-		for (int i = 0; i < 10; i++)
-			*f[i] += sqlite3_column_int64(st, i + 1);
-	}
-	sqlite3_finalize(st);
-	return s == SQLITE_DONE ? 0 : usage_sq_err(r->u, err, "read counts");
+	return a > INT64_MAX - b ? INT64_MAX : a + b;
 }
 
-static int sum_denials(struct report *r, int64_t b0, int64_t b1, struct gh_error *err)
+/* Denial sums while the buckets are read: (dim, rule id) -> n. */
+struct den_sum {
+	int64_t dim, rule, n;
+};
+
+static int den_collect(const char *key, size_t keylen, void *value, void *arg)
 {
+	struct {
+		struct den_sum *a;
+		size_t n;
+	} *f = arg;
+	f->a[f->n++] = *(struct den_sum *)value;
+	return 0;
+}
+
+static int den_cmp(const void *x, const void *y, void *arg)
+{
+	const struct den_sum *a = x, *b = y;
+	char **names = arg;
+	if (a->dim != b->dim)
+		return a->dim < b->dim ? -1 : 1;
+	return strcmp(names[a->rule], names[b->rule]);
+}
+
+/* Reads every bucket of the window once: counts into the groups, denials into r->den, and
+ * statements into acc[fp] (when acc is given). */
+static int scan_buckets(struct report *r, int64_t b0, int64_t b1, int64_t *acc, int64_t maxfp, struct gh_error *err)
+{
+	int64_t maxrule = max_id(r->u, "SELECT max(id) FROM rules");
+	if (maxrule < 0)
+		return usage_sq_err(r->u, err, "read rules");
+	char **names = calloc((size_t)maxrule + 1, sizeof *names);
+	struct gh_map *den = gh_map_new(free);
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(r->u->db,
-			       "SELECT dim, rule, sum(n) FROM denials WHERE bucket BETWEEN ?1 AND ?2"
-			       " GROUP BY dim, rule ORDER BY dim, rule",
-			       -1, &st, NULL) != SQLITE_OK)
-		return usage_sq_err(r->u, err, "read denials");
+	int rc = 0, s;
+	if (!names || !den) {
+		rc = gh_error_set(err, GH_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (sqlite3_prepare_v2(r->u->db, "SELECT id, name FROM rules", -1, &st, NULL) != SQLITE_OK) {
+		rc = usage_sq_err(r->u, err, "read rules");
+		goto out;
+	}
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		if (id >= 0 && id <= maxrule && !names[id] && !(names[id] = col_dup(st, 1))) {
+			rc = gh_error_set(err, GH_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(r->u->db, "SELECT bucket, counts, denials, stmts FROM buckets WHERE bucket BETWEEN ?1 AND ?2",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = usage_sq_err(r->u, err, "read buckets");
+		goto out;
+	}
 	sqlite3_bind_int64(st, 1, b0);
 	sqlite3_bind_int64(st, 2, b1);
-	int s, rc = 0;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t dim = sqlite3_column_int64(st, 0);
-		if (!in_range(r, dim))
-			continue;
-		if (r->nden == r->capden) {
-			size_t cap = r->capden ? r->capden * 2 : 64;
-			struct denial *n = realloc(r->den, cap * sizeof *n);
-			if (!n) {
-				rc = gh_error_set(err, GH_ENOMEM, "out of memory");
+	static const enum usage_kind kinds[3] = {USAGE_COUNTS, USAGE_DENIALS, USAGE_STMTS};
+	while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+		for (int i = 0; i < 3 && !rc; i++) {
+			if (i == 2 && !acc)
+				break;
+			struct usage_blob_iter it;
+			struct usage_entry e;
+			int got;
+			if (usage_blob_start(&it, sqlite3_column_blob(st, i + 1), (size_t)sqlite3_column_bytes(st, i + 1),
+					     kinds[i])) {
+				rc = GH_EINVAL;
 				break;
 			}
-			r->den = n;
-			r->capden = cap;
+			while ((got = usage_blob_next(&it, &e)) == 1) {
+				if (!in_range(r, e.dim))
+					continue;
+				if (i == 0) {
+					struct sums *x = &r->g[e.dim].s;
+					int64_t *f[] = {&x->queries, &x->rows, &x->affected, &x->errors, &x->denied,
+							&x->requested, &x->approved, &x->rejected, &x->tta_ms, &x->tta_n};
+					for (int k = 0; k < USAGE_NVALS; k++)
+						*f[k] = sat_add(*f[k], e.v[k]);
+				} else if (i == 1) {
+					if (e.key > maxrule || !names[e.key]) {
+						got = GH_EINVAL;
+						break;
+					}
+					int64_t key[2] = {e.dim, e.key};
+					struct den_sum *d = gh_map_get(den, (const char *)key, sizeof key);
+					if (!d) {
+						d = calloc(1, sizeof *d);
+						if (!d || gh_map_put(den, (const char *)key, sizeof key, d)) {
+							free(d);
+							got = GH_ENOMEM;
+							break;
+						}
+						d->dim = e.dim;
+						d->rule = e.key;
+					}
+					d->n = sat_add(d->n, e.v[0]);
+				} else if (e.key <= maxfp) {
+					acc[e.key] = sat_add(acc[e.key], e.v[0]);
+				}
+			}
+			if (got < 0)
+				rc = got;
 		}
+	}
+	if (rc == GH_EINVAL)
+		rc = gh_error_set(err, GH_EINVAL, "usage index: a bucket is damaged (the next catch-up rebuilds it)");
+	else if (rc)
+		rc = gh_error_set(err, GH_ENOMEM, "out of memory");
+	else if (s != SQLITE_DONE)
+		rc = usage_sq_err(r->u, err, "read buckets");
+	if (rc)
+		goto out;
+	/* denials, in group order then rule name, with each group's slice */
+	size_t nd = gh_map_count(den);
+	struct den_sum *all = malloc((nd + 1) * sizeof *all);
+	r->den = calloc(nd + 1, sizeof *r->den);
+	if (!all || !r->den) {
+		free(all);
+		rc = gh_error_set(err, GH_ENOMEM, "out of memory");
+		goto out;
+	}
+	struct {
+		struct den_sum *a;
+		size_t n;
+	} fill = {all, 0};
+	gh_map_each(den, den_collect, &fill);
+	qsort_r(all, fill.n, sizeof *all, den_cmp, names);
+	for (size_t i = 0; i < fill.n && !rc; i++) {
 		struct denial *d = &r->den[r->nden];
-		d->dim = dim;
-		d->n = sqlite3_column_int64(st, 2);
-		if (!(d->rule = col_dup(st, 1))) {
+		d->dim = all[i].dim;
+		d->n = all[i].n;
+		if (!(d->rule = gh_strdup(names[all[i].rule]))) {
 			rc = gh_error_set(err, GH_ENOMEM, "out of memory");
 			break;
 		}
-		struct group *g = &r->g[dim];
+		struct group *g = &r->g[d->dim];
 		if (!g->den_n)
 			g->den_first = r->nden;
 		g->den_n++;
 		r->nden++;
 	}
-	if (!rc && s != SQLITE_DONE)
-		rc = usage_sq_err(r->u, err, "read denials");
+	free(all);
+out:
 	sqlite3_finalize(st);
+	gh_map_free(den);
+	if (names)
+		for (int64_t i = 0; i <= maxrule; i++)
+			free(names[i]);
+	free(names);
 	return rc;
 }
 
-/* The q->top fingerprints with the most statements in the window among visible groups. */
-static int top_statements(struct report *r, int64_t b0, int64_t b1, struct gh_error *err)
+/* The q->top fingerprints with the most statements in the window among visible groups, from
+ * acc (indexed by fingerprint id). */
+static void top_statements(struct report *r, const int64_t *acc, int64_t max)
 {
-	if (r->q->top <= 0)
-		return 0;
-	int64_t max = max_id(r->u, "SELECT max(id) FROM fingerprints");
-	if (max < 0)
-		return usage_sq_err(r->u, err, "read statements");
-	int64_t *acc = calloc((size_t)max + 1, sizeof *acc);
-	if (!acc)
-		return gh_error_set(err, GH_ENOMEM, "out of memory");
-	sqlite3_stmt *st = NULL;
-	int rc = 0, s;
-	if (sqlite3_prepare_v2(r->u->db, "SELECT dim, fp, n FROM statements WHERE bucket BETWEEN ?1 AND ?2", -1, &st,
-			       NULL) != SQLITE_OK) {
-		free(acc);
-		return usage_sq_err(r->u, err, "read statements");
-	}
-	sqlite3_bind_int64(st, 1, b0);
-	sqlite3_bind_int64(st, 2, b1);
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t fp = sqlite3_column_int64(st, 1);
-		if (in_range(r, sqlite3_column_int64(st, 0)) && fp >= 0 && fp <= max)
-			acc[fp] += sqlite3_column_int64(st, 2);
-	}
-	if (s != SQLITE_DONE)
-		rc = usage_sq_err(r->u, err, "read statements");
-	sqlite3_finalize(st);
 	int want = r->q->top > GH_USAGE_MAX_TOP ? GH_USAGE_MAX_TOP : r->q->top;
-	for (int64_t fp = 0; !rc && fp <= max; fp++) {
+	for (int64_t fp = 0; want > 0 && fp <= max; fp++) {
 		if (!acc[fp])
 			continue;
 		/* insertion into the sorted list: most first, then the older fingerprint */
@@ -224,8 +292,6 @@ static int top_statements(struct report *r, int64_t b0, int64_t b1, struct gh_er
 		if (r->ntop < want)
 			r->ntop++;
 	}
-	free(acc);
-	return rc;
 }
 
 static void put_name(struct gh_buf *b, const char *key, const char *v)
@@ -312,7 +378,7 @@ static int write_report(struct report *r, int64_t b0, int64_t b1, struct gh_buf 
 		const int64_t *b[] = {&g->s.queries, &g->s.rows, &g->s.affected, &g->s.errors, &g->s.denied,
 				      &g->s.requested, &g->s.approved, &g->s.rejected, &g->s.tta_ms, &g->s.tta_n};
 		for (int i = 0; i < 10; i++)
-			*a[i] += *b[i];
+			*a[i] = sat_add(*a[i], *b[i]);
 		if (k >= shown)
 			continue;
 		gh_buf_puts(out, k ? ",{" : "{");
@@ -346,7 +412,7 @@ static int write_report(struct report *r, int64_t b0, int64_t b1, struct gh_buf 
 	size_t w = 0;
 	for (size_t i = 0; i < r->nden; i++) {
 		if (w && strcmp(tot[w - 1].rule, tot[i].rule) == 0)
-			tot[w - 1].n += tot[i].n;
+			tot[w - 1].n = sat_add(tot[w - 1].n, tot[i].n);
 		else
 			tot[w++] = tot[i];
 	}
@@ -401,14 +467,23 @@ int gh_usage_report(struct gh_usage *u, const struct gh_usage_query *q, struct g
 	struct report r = {.u = u, .q = q};
 	pthread_mutex_lock(&u->mu);
 	int rc = usage_exec(u, "BEGIN", err);
+	int64_t *acc = NULL, maxfp = -1;
 	if (!rc) {
 		rc = load_groups(&r, err);
-		rc = rc ? rc : sum_counts(&r, b0, b1, err);
-		rc = rc ? rc : sum_denials(&r, b0, b1, err);
-		rc = rc ? rc : top_statements(&r, b0, b1, err);
+		if (!rc && q->top > 0) {
+			maxfp = max_id(u, "SELECT max(id) FROM fingerprints");
+			if (maxfp < 0)
+				rc = usage_sq_err(u, err, "read statements");
+			else if (!(acc = calloc((size_t)maxfp + 1, sizeof *acc)))
+				rc = gh_error_set(err, GH_ENOMEM, "out of memory");
+		}
+		rc = rc ? rc : scan_buckets(&r, b0, b1, acc, maxfp, err);
+		if (!rc && acc)
+			top_statements(&r, acc, maxfp);
 		rc = rc ? rc : write_report(&r, b0, b1, out, ngroups, err);
 		usage_exec(u, rc ? "ROLLBACK" : "COMMIT", NULL);
 	}
+	free(acc);
 	pthread_mutex_unlock(&u->mu);
 	for (int64_t i = 0; i < r.ng; i++) {
 		free(r.g[i].app);

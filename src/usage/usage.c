@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 /* Bumped whenever the tables change: an index of another version is replaced. */
-#define USAGE_SCHEMA_VERSION 1
+#define USAGE_SCHEMA_VERSION 2
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS meta ("
@@ -28,20 +28,13 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS dims ("
 	"  id INTEGER PRIMARY KEY, app TEXT NOT NULL, user TEXT NOT NULL, resource TEXT NOT NULL,"
 	"  environment TEXT NOT NULL, UNIQUE (app, user, resource, environment));"
-	"CREATE TABLE IF NOT EXISTS counts ("
-	"  bucket INTEGER NOT NULL, dim INTEGER NOT NULL, queries INTEGER NOT NULL, nrows INTEGER NOT NULL,"
-	"  naffected INTEGER NOT NULL, errors INTEGER NOT NULL, denied INTEGER NOT NULL,"
-	"  requested INTEGER NOT NULL, approved INTEGER NOT NULL, rejected INTEGER NOT NULL,"
-	"  tta_ms INTEGER NOT NULL, tta_n INTEGER NOT NULL, PRIMARY KEY (bucket, dim)) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS denials ("
-	"  bucket INTEGER NOT NULL, dim INTEGER NOT NULL, rule TEXT NOT NULL, n INTEGER NOT NULL,"
-	"  PRIMARY KEY (bucket, dim, rule)) WITHOUT ROWID;"
+	/* one row per hour: the sums of every group in it, packed (blob.c) */
+	"CREATE TABLE IF NOT EXISTS buckets ("
+	"  bucket INTEGER PRIMARY KEY, counts BLOB, denials BLOB, stmts BLOB);"
+	"CREATE TABLE IF NOT EXISTS rules (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
 	"CREATE TABLE IF NOT EXISTS fingerprints ("
 	"  id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL, resource TEXT NOT NULL, example TEXT NOT NULL,"
 	"  UNIQUE (fingerprint, resource));"
-	"CREATE TABLE IF NOT EXISTS statements ("
-	"  bucket INTEGER NOT NULL, dim INTEGER NOT NULL, fp INTEGER NOT NULL, n INTEGER NOT NULL,"
-	"  PRIMARY KEY (bucket, dim, fp)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS pending ("
 	"  id TEXT PRIMARY KEY, time_ms INTEGER NOT NULL, dim INTEGER NOT NULL) WITHOUT ROWID;";
 
@@ -60,8 +53,8 @@ int usage_exec(struct gh_usage *u, const char *sql, struct gh_error *err)
 int usage_reset(struct gh_usage *u, struct gh_error *err)
 {
 	int rc = usage_exec(u,
-			    "DELETE FROM dims; DELETE FROM counts; DELETE FROM denials; DELETE FROM fingerprints;"
-			    "DELETE FROM statements; DELETE FROM pending;"
+			    "DELETE FROM dims; DELETE FROM buckets; DELETE FROM rules; DELETE FROM fingerprints;"
+			    "DELETE FROM pending;"
 			    "UPDATE meta SET generation = generation + 1, seq = 0, hash = '', start_off = 0,"
 			    " end_off = 0, last_time_ms = 0",
 			    err);
@@ -74,6 +67,7 @@ void usage_forget(struct gh_usage *u)
 	gh_map_clear(u->dims);
 	gh_map_clear(u->texts);
 	gh_map_clear(u->fps);
+	gh_map_clear(u->rules);
 	u->text_bytes = 0;
 }
 
@@ -151,8 +145,9 @@ int gh_usage_open(const char *datadir, struct gh_usage **out, struct gh_error *e
 	u->dims = gh_map_new(NULL);
 	u->texts = gh_map_new(NULL);
 	u->fps = gh_map_new(NULL);
+	u->rules = gh_map_new(NULL);
 	u->policy_version = -1;
-	if (!u->dims || !u->texts || !u->fps) {
+	if (!u->dims || !u->texts || !u->fps || !u->rules) {
 		rc = gh_error_set(err, GH_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -207,6 +202,7 @@ void gh_usage_close(struct gh_usage *u)
 	gh_map_free(u->dims);
 	gh_map_free(u->texts);
 	gh_map_free(u->fps);
+	gh_map_free(u->rules);
 	pthread_mutex_destroy(&u->mu);
 	pthread_cond_destroy(&u->cv);
 	free(u);

@@ -42,6 +42,7 @@ struct gh_usage {
 	struct gh_map *dims;           /* "app\x1fuser\x1fresource\x1fenv" -> id */
 	struct gh_map *texts;          /* dialect resource \x1f statement -> fingerprint id */
 	struct gh_map *fps;            /* fingerprint \x1f resource -> fingerprint id */
+	struct gh_map *rules;          /* denial rule -> id */
 	size_t text_bytes;
 
 	/* background catch-up */
@@ -75,6 +76,41 @@ struct usage_rec {
 /* Parses one record line (a JSON object, without its newline) in place. False when it is not
  * a JSON object or is malformed where it was read. Never reads past len. */
 bool usage_record_parse(char *line, size_t len, struct usage_rec *r);
+
+/* ---- blob.c: the packed sums of one bucket ---- */
+
+enum usage_kind { USAGE_COUNTS = 1, USAGE_DENIALS = 2, USAGE_STMTS = 3 };
+/* Values of a counts entry: queries, rows, affected, errors, denied, requested, approved,
+ * rejected, tta_ms, tta_n (in that order). Denials and statements have one: n. */
+#define USAGE_NVALS 10
+/* A value (and an id) in a blob is at most this (2^53); sums in a merge stop there rather than
+ * overflow. */
+#define USAGE_MAX_VALUE (1LL << 53)
+
+struct usage_entry {
+	int64_t dim;
+	int64_t key;           /* denials: rule id; statements: fingerprint id; counts: 0 */
+	int64_t v[USAGE_NVALS];
+};
+
+struct usage_blob_iter {
+	const uint8_t *p;
+	size_t len, pos, n;
+	enum usage_kind kind;
+	int64_t dim, key;
+};
+
+/* Orders entries by (dim, key). */
+int usage_entry_cmp(const void *a, const void *b);
+/* Appends e[0..n-1] (sorted by usage_entry_cmp, keys unique, values >= 0) as a blob of kind. */
+int usage_blob_encode(const struct usage_entry *e, size_t n, enum usage_kind kind, struct gh_buf *out);
+/* Starts reading a blob (len 0: an empty one). GH_EINVAL when it is not of kind. */
+int usage_blob_start(struct usage_blob_iter *it, const void *blob, size_t len, enum usage_kind kind);
+/* The next entry: 1, 0 at the end, GH_EINVAL when malformed (never reads past len). */
+int usage_blob_next(struct usage_blob_iter *it, struct usage_entry *e);
+/* Writes the blob old (may be empty) with add[0..nadd-1] (sorted) summed into it. */
+int usage_blob_merge(const void *old, size_t oldlen, const struct usage_entry *add, size_t nadd, enum usage_kind kind,
+		     struct gh_buf *out);
 
 /* Parses the record time "YYYY-MM-DDTHH:MM:SS[.fff]Z" into Unix ms; false when malformed. */
 bool usage_parse_rfc3339(const char *s, size_t n, int64_t *ms);
