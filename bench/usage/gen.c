@@ -316,9 +316,9 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--seed") == 0)
 			rng = strtoull(argv[i + 1], NULL, 10);
 		else if (strcmp(argv[i], "--users") == 0)
-			nusers = atoi(argv[i + 1]);
+			nusers = (int)strtol(argv[i + 1], NULL, 10);
 		else if (strcmp(argv[i], "--resources") == 0)
-			nres = atoi(argv[i + 1]);
+			nres = (int)strtol(argv[i + 1], NULL, 10);
 		else if (strcmp(argv[i], "--expect") == 0)
 			expect = argv[i + 1];
 		else {
