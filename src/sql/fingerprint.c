@@ -253,7 +253,9 @@ static struct token lex(const char *s, size_t len, size_t *pos, enum gh_sql_dial
 		t.kind = T_WORD;
 		end = scan_word(s, len, i);
 	} else if (c == '"') {
-		t.kind = T_QUOTED;
+		/* SQLite reads a double-quoted word as a string when no column has that name: in
+		 * SQLite text it may be a value, so it is one here */
+		t.kind = d == GH_SQL_DIALECT_SQLITE ? T_LITERAL : T_QUOTED;
 		end = scan_quoted(s, len, i, '"', false);
 	} else if (d == GH_SQL_DIALECT_SQLITE && c == '`') {
 		t.kind = T_QUOTED;

@@ -101,7 +101,8 @@ enum gh_sql_dialect { GH_SQL_DIALECT_SQLITE, GH_SQL_DIALECT_PG };
  * canonical spacing, the elements of an IN (...) list of literals collapse to one, and repeated
  * identical VALUES rows to one. out gets the result with words as written; fold (optional) the
  * same text with unquoted words lower-cased (what a fingerprint hashes). Quoted identifiers are
- * kept as written. Never reads past len. Returns 0, or GH_ETOOBIG/GH_ENOMEM when a buffer's
+ * kept as written, except that in SQLite text a double-quoted one becomes ? (SQLite takes it for
+ * a string when no column has that name, so it may hold a value). Never reads past len. Returns 0, or GH_ETOOBIG/GH_ENOMEM when a buffer's
  * ceiling is reached (2 * len + 16 bytes always suffice). */
 int gh_sql_normalize(const char *sql, size_t len, enum gh_sql_dialect d, struct gh_buf *out, struct gh_buf *fold);
 

@@ -119,7 +119,11 @@ static void test_fingerprints_sqlite(void **state)
 	expect_same("SELECT name FROM customers WHERE id = 1", "SELECT name FROM customers WHERE id = :id", S, true);
 	expect_same("SELECT name FROM customers WHERE id = 1", "SELECT tier FROM customers WHERE id = 1", S, false);
 	expect_same("SELECT name FROM customers WHERE id = 1", "SELECT name FROM invoices WHERE id = 1", S, false);
-	expect_same("SELECT * FROM \"T\"", "SELECT * FROM \"t\"", S, false);
+	expect_same("SELECT * FROM [T]", "SELECT * FROM [t]", S, false);
+	expect_same("SELECT * FROM `T`", "SELECT * FROM `t`", S, false);
+	/* SQLite takes "x" for a string when no column is named x: it may be a value */
+	expect_norm("SELECT * FROM t WHERE name = \"alice\"", S, "SELECT * FROM t WHERE name = ?");
+	expect_same("SELECT * FROM \"T\"", "SELECT * FROM \"t\"", GH_SQL_DIALECT_PG, false);
 	expect_same("SELECT * FROM T", "SELECT * FROM t", S, true);
 	expect_same("SELECT a - 1 FROM t", "SELECT a, -1 FROM t", S, false);
 	CHECKED("statements differing only in literals, case or spacing share a fingerprint; others differ");
