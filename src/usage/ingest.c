@@ -27,6 +27,7 @@ struct pass {
 	int64_t records;
 	sqlite3_stmt *dim_get, *dim_put, *fp_get, *fp_put, *pend_put, *pend_get, *pend_del;
 	struct gh_buf key; /* scratch for cache keys */
+	int64_t nfps;      /* fingerprints in the index */
 };
 
 static int prep(struct gh_usage *u, const char *sql, sqlite3_stmt **st, struct gh_error *err)
@@ -34,6 +35,17 @@ static int prep(struct gh_usage *u, const char *sql, sqlite3_stmt **st, struct g
 	if (sqlite3_prepare_v2(u->db, sql, -1, st, NULL) != SQLITE_OK)
 		return usage_sq_err(u, err, "prepare");
 	return 0;
+}
+
+/* One integer from sql (0 when it has none). */
+static int64_t max_rows(struct gh_usage *u, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = 0;
+	if (sqlite3_prepare_v2(u->db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
 }
 
 static bool is_hex64(const char *p)
@@ -183,6 +195,15 @@ static int64_t fp_row(struct gh_usage *u, struct pass *p, const char *fp, const 
 	if (sqlite3_step(st) == SQLITE_ROW)
 		id = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
+	if (id < 0 && p->nfps >= USAGE_MAX_FINGERPRINTS && strcmp(fp, USAGE_OTHER_FP) != 0) {
+		/* bounded: past the limit, new shapes of statement are counted together */
+		struct gh_buf other;
+		gh_buf_init(&other, 128);
+		gh_buf_printf(&other, "(other statements: more than %d distinct fingerprints)", USAGE_MAX_FINGERPRINTS);
+		id = fp_row(u, p, USAGE_OTHER_FP, res, &other);
+		gh_buf_free(&other);
+		return id;
+	}
 	if (id < 0) {
 		const char *e = ex->data ? ex->data : "";
 		st = p->fp_put;
@@ -190,8 +211,10 @@ static int64_t fp_row(struct gh_usage *u, struct pass *p, const char *fp, const 
 		sqlite3_bind_text(st, 1, fp, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, res, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, e, (int)cut_utf8(e, ex->len, USAGE_EXAMPLE_MAX), SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_DONE)
+		if (sqlite3_step(st) == SQLITE_DONE) {
 			id = sqlite3_last_insert_rowid(u->db);
+			p->nfps++;
+		}
 		sqlite3_reset(st);
 	}
 	if (id >= 0 && cacheable) {
@@ -636,6 +659,7 @@ static int one_pass(struct gh_usage *u, int fd, int64_t size, struct gh_usage_st
 	}
 	if (p.end >= size)
 		goto out;
+	p.nfps = max_rows(u, "SELECT count(*) FROM fingerprints");
 	p.counts = gh_map_new(free);
 	p.denials = gh_map_new(free);
 	p.stmts = gh_map_new(free);

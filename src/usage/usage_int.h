@@ -16,6 +16,11 @@
 #define USAGE_PASS_RECORDS 65536
 /* Bytes read from the log at a time (a longer line grows the buffer up to GH_AUDIT_MAX_LINE). */
 #define USAGE_READ_BLOCK (1024 * 1024)
+/* Distinct fingerprints kept: past this, statements of a new shape are counted under one
+ * fingerprint per resource, USAGE_OTHER_FP (generated SQL could otherwise grow the index
+ * without bound). */
+#define USAGE_MAX_FINGERPRINTS 100000
+#define USAGE_OTHER_FP "0000000000000000"
 /* Example statement text kept per fingerprint, bytes (cut at a character boundary). */
 #define USAGE_EXAMPLE_MAX 1000
 /* Statement texts remembered with their fingerprint between records; emptied when full. */

@@ -309,11 +309,53 @@ static void test_rebuild_and_broken_chain(void **state)
 	CHECKED("a replaced log is rebuilt, a broken chain refused, a damaged index replaced (0600)");
 }
 
+static void test_fingerprint_limit(void **state)
+{
+	struct fixture *f = *state;
+	int64_t t = base_ms();
+	enum { N = USAGE_MAX_FINGERPRINTS + 5 };
+	static char text[GH_AUDIT_MAX_BATCH][48];
+	struct gh_audit_record r[GH_AUDIT_MAX_BATCH];
+	struct gh_error err;
+	for (int done = 0; done < N;) {
+		int n = N - done < GH_AUDIT_MAX_BATCH ? N - done : GH_AUDIT_MAX_BATCH;
+		for (int i = 0; i < n; i++) {
+			snprintf(text[i], sizeof text[i], "SELECT c%d FROM t", done + i); /* a new shape each */
+			r[i] = (struct gh_audit_record){.time_ms = t, .event = "query", .user = "gen", .resource = "crm",
+							.environment = "staging", .statement = text[i], .decision = "allow",
+							.status = "ok", .rows = 1, .duration_ms = -1};
+		}
+		assert_int_equal(gh_audit_append_n(f->log, r, (size_t)n, NULL, &err), 0);
+		done += n;
+	}
+	struct gh_usage *u = NULL;
+	struct gh_usage_stats st;
+	assert_int_equal(gh_usage_open(f->dir, &u, &err), 0);
+	assert_int_equal(gh_usage_catch_up(u, &st, &err), 0);
+	assert_int_equal(st.records, N);
+	struct gh_usage_query all = {.all = true, .top = 1};
+	json_t *doc = report(u, &all);
+	json_t *top = json_array_get(json_object_get(doc, "top_statements"), 0);
+	assert_int_equal(total(doc, "queries"), N);
+	assert_string_equal(json_string_value(json_object_get(top, "fingerprint")), USAGE_OTHER_FP);
+	assert_int_equal(json_integer_value(json_object_get(top, "count")), 5);
+	json_decref(doc);
+	sqlite3_stmt *s = NULL;
+	assert_int_equal(sqlite3_prepare_v2(u->db, "SELECT count(*) FROM fingerprints", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int64(s, 0), USAGE_MAX_FINGERPRINTS + 1);
+	sqlite3_finalize(s);
+	gh_usage_close(u);
+	CHECKED("past %d fingerprints new shapes are counted under one (the index stays bounded)",
+		USAGE_MAX_FINGERPRINTS);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_record_parse),
 	cmocka_unit_test(test_times),
 	cmocka_unit_test_setup_teardown(test_index, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_rebuild_and_broken_chain, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_fingerprint_limit, setup, teardown),
 };
 
 GH_UNIT_MAIN("test_usage", tests)
