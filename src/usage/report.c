@@ -344,8 +344,8 @@ static bool active(const struct sums *s)
 	       s->rejected;
 }
 
-/* Writes the document's members. Called with the read transaction done (only memory is used,
- * except the examples of the top fingerprints). */
+/* Writes the document's members from the sums (inside the read transaction: the top
+ * fingerprints' texts are read here). */
 static int write_report(struct report *r, int64_t b0, int64_t b1, struct gh_buf *out, int64_t *ngroups,
 			struct gh_error *err)
 {
@@ -431,7 +431,7 @@ static int write_report(struct report *r, int64_t b0, int64_t b1, struct gh_buf 
 	if (sqlite3_prepare_v2(r->u->db, "SELECT fingerprint, resource, example FROM fingerprints WHERE id = ?", -1, &st,
 			       NULL) != SQLITE_OK)
 		return usage_sq_err(r->u, err, "read statements");
-	for (int i = 0; i < r->ntop; i++) {
+	for (int i = 0, listed = 0; i < r->ntop; i++) {
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, r->tops[i].fp);
 		if (sqlite3_step(st) != SQLITE_ROW)
@@ -439,7 +439,7 @@ static int write_report(struct report *r, int64_t b0, int64_t b1, struct gh_buf 
 		const char *fp = (const char *)sqlite3_column_text(st, 0);
 		const char *res = (const char *)sqlite3_column_text(st, 1);
 		const char *ex = (const char *)sqlite3_column_text(st, 2);
-		gh_buf_puts(out, i ? ",{\"fingerprint\":" : "{\"fingerprint\":");
+		gh_buf_puts(out, listed++ ? ",{\"fingerprint\":" : "{\"fingerprint\":");
 		gh_buf_json_string(out, fp ? fp : "", fp ? strlen(fp) : 0);
 		gh_buf_puts(out, ",\"example\":");
 		gh_buf_json_string(out, ex ? ex : "", ex ? strlen(ex) : 0);
