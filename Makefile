@@ -32,7 +32,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -Isrc -MMD -MP \
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpg_query -lpthread -lm -ldl
 LDFLAGS += $(SANFLAGS)
 
-MODULES  := core metrics config store vault identity sql policy audit connector approvals front scan sandbox backup readiness cli
+MODULES  := core metrics config store vault identity sql policy audit usage connector approvals front scan sandbox backup readiness cli
 LIB_SRC  := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
 # tree-sitter grammars for gatehouse scan: generated C from npm (scripts/fetch-grammars), compiled
 # as third-party code (no -Werror, no sanitizers).

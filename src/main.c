@@ -18,6 +18,7 @@ int main(int argc, char **argv)
 		{"backup", gh_cli_backup}, {"restore", gh_cli_restore}, {"readiness", gh_cli_readiness},
 		{"admin", gh_cli_admin},
 		{"schema", gh_cli_schema},
+		{"usage", gh_cli_usage},
 	};
 	if (sodium_init() < 0) {
 		fprintf(stderr, "gatehouse: libsodium failed to initialise\n");

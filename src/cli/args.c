@@ -152,6 +152,13 @@ static const struct {
 		  "  admins): every change is audited naming you. config put validates and applies the whole\n"
 		  "  document or nothing and prints the difference in grants (--dry-run: only prints it);\n"
 		  "  resource paths must be absolute. Exit 0 done, 1 refused or failed, 2 usage or input error.\n"},
+	{"usage", "gatehouse usage [--data DIR] [--since 7d] [--until TIME] [--app A] [--user U]\n"
+		  "                [--resource R] [--env E] [--top 10] [--limit 1000] [--format text|json]\n"
+		  "  Usage from the audit trail per app, user, resource and environment: statements, rows,\n"
+		  "  denials by rule, approvals and time to approve, top statements by fingerprint. With\n"
+		  "  --data, from the data directory (everything); otherwise from the server at\n"
+		  "  GATEHOUSE_URL (admins see everything, others their own usage and resources they own).\n"
+		  "  TIME: a duration before now (7d, 24h, 30m) or RFC 3339 (2026-01-31T12:00:00Z).\n"},
 };
 
 void cli_usage(const char *verb)

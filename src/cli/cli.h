@@ -19,6 +19,7 @@ int gh_cli_readiness(int argc, char **argv);
 int gh_cli_restore(int argc, char **argv);
 int gh_cli_admin(int argc, char **argv);
 int gh_cli_schema(int argc, char **argv);
+int gh_cli_usage(int argc, char **argv);
 int gh_cli_help(int argc, char **argv);
 
 #endif

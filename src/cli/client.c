@@ -343,6 +343,22 @@ int gh_cli_approvals(int argc, char **argv)
 	return finish_call("approvals", &r, json, print_approvals);
 }
 
+int cli_answer_error(const char *verb, struct cli_response *r)
+{
+	json_error_t je;
+	json_t *doc = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &je);
+	int rc;
+	if (!doc) {
+		fprintf(stderr, "gatehouse %s: the server answered %ld with a body that is not JSON\n", verb, r->status);
+		rc = 1;
+	} else {
+		rc = cli_print_error(verb, r, doc);
+	}
+	json_decref(doc);
+	gh_buf_free(&r->body);
+	return rc;
+}
+
 /* Appends z percent-encoded (everything but RFC 3986's unreserved characters). */
 static int url_encode(struct gh_buf *b, const char *z)
 {
@@ -394,15 +410,6 @@ int gh_cli_schema(int argc, char **argv)
 		gh_buf_free(&r.body);
 		return 0;
 	}
-	json_error_t je;
-	json_t *doc = json_loadb(r.body.data ? r.body.data : "", r.body.len, 0, &je);
-	if (!doc) {
-		fprintf(stderr, "gatehouse schema: the server answered %ld with a body that is not JSON\n", r.status);
-		rc = 1;
-	} else {
-		rc = cli_print_error("schema", &r, doc);
-	}
-	json_decref(doc);
-	gh_buf_free(&r.body);
+	rc = cli_answer_error("schema", &r);
 	return rc;
 }

@@ -18,5 +18,8 @@ int cli_call(const char *verb, const char *method, const char *path, const char 
 /* Prints an error document as "gatehouse VERB: message (STATUS code)"; returns the exit status
  * for it: 2 for 400, 404 and 413 (input errors), else 1. */
 int cli_print_error(const char *verb, struct cli_response *r, json_t *doc);
+/* For an answer that is not the expected success: prints its error document (or that it is
+ * not JSON), frees r->body and returns the exit status. */
+int cli_answer_error(const char *verb, struct cli_response *r);
 
 #endif

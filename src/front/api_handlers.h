@@ -23,6 +23,9 @@ void gh_api_metrics_get(struct gh_api_req *req, struct gh_api_resp *resp);
 /* api_schema.c */
 void gh_api_schema_get(struct gh_api_req *req, struct gh_api_resp *resp);
 
+/* api_usage.c */
+void gh_api_usage_get(struct gh_api_req *req, struct gh_api_resp *resp);
+
 #define GH_API_ROUTES(X) \
 	X("GET", "/v1/config", GH_API_ADMIN, GH_API_READ, "config.export", gh_api_config_get) \
 	X("PUT", "/v1/config", GH_API_ADMIN, GH_API_CHANGE, NULL, gh_api_config_put) \
@@ -32,6 +35,7 @@ void gh_api_schema_get(struct gh_api_req *req, struct gh_api_resp *resp);
 	X("POST", "/v1/users/*/disable", GH_API_ADMIN, GH_API_CHANGE, NULL, gh_api_user_disable) \
 	X("POST", "/v1/users/*/enable", GH_API_ADMIN, GH_API_CHANGE, NULL, gh_api_user_enable) \
 	X("GET", "/metrics", GH_API_ADMIN, GH_API_READ, "metrics.read", gh_api_metrics_get) \
-	X("GET", "/v1/schema", GH_API_TOKEN, GH_API_READ, "schema.read", gh_api_schema_get)
+	X("GET", "/v1/schema", GH_API_TOKEN, GH_API_READ, "schema.read", gh_api_schema_get) \
+	X("GET", "/v1/usage", GH_API_TOKEN, GH_API_READ, "usage.read", gh_api_usage_get)
 
 #endif

@@ -1807,6 +1807,14 @@ int gh_server_run(const struct gh_server_opts *o, struct gh_error *err)
 		gh_error_set(err, rc, "cannot start the audit writer");
 		goto out;
 	}
+	{
+		/* usage analytics are not on the data path: without the index the server still serves */
+		struct gh_error uerr;
+		if (gh_usage_open(o->datadir, &srv->usage, &uerr))
+			gh_log(GH_LOG_WARN, "usage index unavailable (GET /v1/usage answers 503): %s", uerr.message);
+		else if (gh_usage_start(srv->usage, GH_USAGE_INTERVAL_MS))
+			gh_log(GH_LOG_WARN, "usage index: no background thread; requests catch it up");
+	}
 
 	evthread_use_pthreads();
 	event_set_log_callback(on_libevent_log); /* libevent's own warnings: JSON lines too */
@@ -1894,6 +1902,7 @@ out:
 			pthread_join(srv->threads[i], NULL);
 		free(srv->threads);
 	}
+	gh_usage_close(srv->usage);
 	gh_audit_close(srv->audit); /* drains queued records */
 	gh_audit_sinks_close(srv->sinks); /* the shutdown checkpoint; what the sinks can still deliver */
 	if (srv->wake)

@@ -19,6 +19,7 @@
 #include "metrics/metrics.h"
 #include "sql/sql.h"
 #include "store/store.h"
+#include "usage/usage.h"
 
 struct worker;
 struct gh_pgwire;
@@ -65,6 +66,7 @@ struct server {
 
 	struct gh_audit *audit;
 	struct gh_audit_sinks *sinks; /* the audit trail's sinks and checkpointer */
+	struct gh_usage *usage;       /* the usage index (NULL if it cannot be opened: /v1/usage is 503) */
 
 	/* worker queue */
 	pthread_mutex_t wmu;

@@ -1528,11 +1528,17 @@ struct pg_call {
 	PgQueryParseResult pr;
 	PgQueryFingerprintResult fp;
 	bool fingerprinted;
+	bool fp_only; /* gh_sql_fingerprint_pg: no parse tree wanted */
 };
 
 static void *pg_call_run(void *arg)
 {
 	struct pg_call *c = arg;
+	if (c->fp_only) {
+		c->fp = pg_query_fingerprint(c->text);
+		c->fingerprinted = true;
+		return NULL;
+	}
 	c->pr = pg_query_parse(c->text);
 	if (!c->pr.error) {
 		c->fp = pg_query_fingerprint(c->text);
@@ -1650,4 +1656,25 @@ done:
 	}
 	*out = a;
 	return 0;
+}
+
+int gh_sql_fingerprint_pg(const char *sql, size_t len, char out[17])
+{
+	out[0] = '\0';
+	if (len > PG_MAX_TEXT || (len && memchr(sql, '\0', len)))
+		return GH_EINVAL;
+	char *text = gh_strndup(sql, len);
+	if (!text)
+		return GH_ENOMEM;
+	struct pg_call call = {.text = text, .fp_only = true};
+	int rc = pg_call(&call, len);
+	if (rc == 0) {
+		if (call.fp.error)
+			rc = GH_EINVAL;
+		else
+			snprintf(out, 17, "%016" PRIx64, call.fp.fingerprint);
+		pg_query_free_fingerprint_result(call.fp);
+	}
+	free(text);
+	return rc;
 }

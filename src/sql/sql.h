@@ -106,4 +106,30 @@ int gh_sql_table_add_column(struct gh_sql_table *t, const char *column, bool noc
 /* Writes the table names (comma-separated, JSON array when json is true) into out. */
 int gh_sql_tables_json(const struct gh_sql_analysis *a, struct gh_buf *out);
 
+/* ---- fingerprints (fingerprint.c): statements that differ only in literal values ---- */
+
+enum gh_sql_dialect { GH_SQL_DIALECT_SQLITE, GH_SQL_DIALECT_PG };
+
+/* Normalises statement text with a small tokenizer of its own (no parser, never fails on
+ * malformed text): every literal (string, number, blob, PostgreSQL E'' and dollar-quoted
+ * string) and every parameter (?, ?N, :name, @name, $name, $N) becomes ?, a sign where an
+ * operand is expected is part of the number after it, comments are dropped, whitespace is rewritten to one
+ * canonical spacing, the elements of an IN (...) list of literals collapse to one, and repeated
+ * identical VALUES rows to one. out gets the result with words as written; fold (optional) the
+ * same text with unquoted words lower-cased (what a fingerprint hashes). Quoted identifiers are
+ * kept as written, except that in SQLite text a double-quoted one becomes ? (SQLite takes it for
+ * a string when no column has that name, so it may hold a value). Never reads past len. Returns 0, or GH_ETOOBIG/GH_ENOMEM when a buffer's
+ * ceiling is reached (2 * len + 16 bytes always suffice). */
+int gh_sql_normalize(const char *sql, size_t len, enum gh_sql_dialect d, struct gh_buf *out, struct gh_buf *fold);
+
+/* A statement's fingerprint (16 hex digits) and its normalised text (gh_sql_normalize's out),
+ * which holds no literal or parameter value. PostgreSQL text that parses gets libpg_query's
+ * fingerprint; anything else the hash (BLAKE2b, 8 bytes) of the folded normalised text.
+ * example may be NULL. Returns 0, GH_ENOMEM, or GH_ETOOBIG when example's ceiling is hit. */
+int gh_sql_fingerprint(const char *sql, size_t len, enum gh_sql_dialect d, char fp[17], struct gh_buf *example);
+
+/* libpg_query's fingerprint of text (16 hex digits): 0, GH_EINVAL when it does not parse,
+ * GH_ENOMEM. Deep texts are fingerprinted on a helper thread with a large stack. */
+int gh_sql_fingerprint_pg(const char *sql, size_t len, char out[17]);
+
 #endif

@@ -1,0 +1,1 @@
+SELECT * FROM t WHERE a = ? AND b = ?12 AND c = :name AND d = @v AND e = $x

@@ -1,0 +1,1 @@
+SELECT $tag$ a $ b $tag$, 1 /* a /* nested */ b */ FROM t WHERE j ?| array['a']

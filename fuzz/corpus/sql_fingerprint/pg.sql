@@ -1,0 +1,1 @@
+SELECT * FROM t WHERE id = $1 AND s = E'it\'s' AND d = $$body$$ AND x::int = 5

@@ -1,0 +1,1 @@
+SELECT "Q".c, [b], `d` FROM "Q" WHERE z = x'00ff'
