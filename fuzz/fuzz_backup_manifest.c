@@ -1,7 +1,8 @@
 /* fuzz: backup manifest.json (gh_backup_manifest_parse), hostile input on restore.
  * Whatever the bytes, the parser must not read past them, leak, or crash; when it accepts,
  * what it returns must keep its promises (required files present, hashes 64 lowercase hex,
- * strings terminated and free of control characters, sizes within the limit) and formatting
+ * strings terminated and free of control characters, sizes within the limit, version 1 or 2
+ * with what that version holds) and formatting
  * it and parsing that again must give back exactly the same manifest. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,7 +42,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort(); /* refusals are GH_EINVAL with a reason */
 		return 0;
 	}
-	if (m.version != GH_BACKUP_VERSION || m.audit_seq < 0)
+	if (m.version < GH_BACKUP_VERSION_MIN || m.version > GH_BACKUP_VERSION || m.audit_seq < 0)
+		abort();
+	/* version 2 has the checkpoints file and a checkpoint at the audit seq; version 1 neither */
+	if (m.version >= 2 ? !m.files[GH_BACKUP_CKPTS].present || m.audit_checkpoint != m.audit_seq || m.audit_seq < 1
+			   : m.files[GH_BACKUP_CKPTS].present || m.audit_checkpoint != 0)
 		abort();
 	check_text(m.created, sizeof m.created);
 	check_text(m.source, sizeof m.source);

@@ -146,6 +146,14 @@ bool gh_audit_checkpoint_verify(const struct gh_audit_checkpoint *c, const uint8
 int gh_audit_checkpoint_append(const char *path, const struct gh_audit_checkpoint *c, struct gh_error *err);
 /* The file's last checkpoint; GH_ENOTFOUND when there is none. */
 int gh_audit_checkpoint_last(const char *path, struct gh_audit_checkpoint *out, struct gh_error *err);
+/* Writes to fd a checkpoints file that ends at exactly end->seq (for a backup cut there): the
+ * lines of path (read under a shared lock; a missing file is an empty one) with seq below
+ * end->seq, then path's own checkpoint of end->seq when it holds one, else end. Lines after
+ * that (a later checkpoint made meanwhile) are left out. Signatures are not checked here (the
+ * copy is verified against its log). GH_EINVAL with the line when path holds a line that is
+ * not a checkpoint or checkpoints out of order, GH_EIO on a read or write error. */
+int gh_audit_checkpoint_copy(const char *path, const struct gh_audit_checkpoint *end, int fd,
+			     struct gh_error *err);
 
 /* ---- sinks and the checkpointer (sink.c) ----
  * In the server, one thread per sink (and one for checkpoints) reads durable records from the

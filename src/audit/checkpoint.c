@@ -370,3 +370,72 @@ out:
 	close(fd);
 	return rc;
 }
+
+/* Writes b's bytes to fd. */
+static int write_all(int fd, const struct gh_buf *b)
+{
+	for (size_t w = 0; w < b->len;) {
+		ssize_t k = write(fd, b->data + w, b->len - w);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return GH_EIO;
+		w += (size_t)k;
+	}
+	return 0;
+}
+
+int gh_audit_checkpoint_copy(const char *path, const struct gh_audit_checkpoint *end, int fd,
+			     struct gh_error *err)
+{
+	struct ckpt_reader r;
+	struct gh_audit_checkpoint c;
+	struct gh_buf out;
+	int64_t after = 0;
+	bool have_end = false;
+	int rc = ckpt_reader_open(&r, path, err);
+	if (rc)
+		return rc;
+	/* appenders hold the exclusive lock from write to fdatasync: no half line is seen */
+	if (r.fd >= 0 && flock(r.fd, LOCK_SH) < 0) {
+		ckpt_reader_close(&r);
+		return gh_error_set(err, GH_EIO, "%s: %s", path, strerror(errno));
+	}
+	gh_buf_init(&out, 1 << 16);
+	for (;;) {
+		int n = ckpt_reader_next(&r, &c);
+		if (n == 0)
+			break;
+		if (n == GH_EIO) {
+			rc = gh_error_set(err, GH_EIO, "%s: %s", path, strerror(errno));
+			break;
+		}
+		if (n < 0 || c.seq <= after) {
+			rc = gh_error_set(err, GH_EINVAL, "%s line %lld: %s", path, (long long)r.line,
+					  n < 0 ? "not a checkpoint line" : "checkpoints out of order");
+			break;
+		}
+		if (c.seq > end->seq)
+			break;
+		after = c.seq;
+		have_end = c.seq == end->seq;
+		/* written as the writer writes it: the same bytes for a line it wrote */
+		if (gh_audit_checkpoint_format(&c, &out) || (out.len > (1 << 15) && write_all(fd, &out))) {
+			rc = gh_error_set(err, GH_EIO, "writing the checkpoints copy: %s", strerror(errno));
+			break;
+		}
+		if (out.len > (1 << 15))
+			gh_buf_reset(&out);
+		if (have_end)
+			break;
+	}
+	if (r.fd >= 0)
+		flock(r.fd, LOCK_UN);
+	ckpt_reader_close(&r);
+	if (!rc && !have_end && gh_audit_checkpoint_format(end, &out))
+		rc = gh_error_set(err, GH_ETOOBIG, "checkpoint line too long");
+	if (!rc && write_all(fd, &out))
+		rc = gh_error_set(err, GH_EIO, "writing the checkpoints copy: %s", strerror(errno));
+	gh_buf_free(&out);
+	return rc;
+}

@@ -28,7 +28,7 @@ struct gh_backup_job {
 /* Files a staging directory (or a committed result) may hold; removed in this order. */
 static const char *const our_files[] = {
 	"manifest.json", "master.key", "gatehouse.db", "gatehouse.db-wal", "gatehouse.db-shm",
-	"gatehouse.db-journal", "audit/audit.log",
+	"gatehouse.db-journal", "audit/audit.log", "audit/checkpoints",
 };
 
 /* Removes what we put in dir, then dir itself. Anything else found there stays (and so does
@@ -216,7 +216,8 @@ static int hash_file(const char *path, int64_t *size, char hex[65], struct gh_er
 	return rc;
 }
 
-/* Checks that key opens the store's token signing key and every secret. */
+/* Checks that key opens the store's token signing key, its audit checkpoint key (when it has
+ * one) and every secret. */
 static int check_key(struct gh_store *st, const uint8_t key[GH_VAULT_KEY_BYTES], struct gh_error *err)
 {
 	struct gh_signer signer;
@@ -224,19 +225,33 @@ static int check_key(struct gh_store *st, const uint8_t key[GH_VAULT_KEY_BYTES],
 	gh_identity_signer_wipe(&signer);
 	if (rc)
 		return gh_error_set(err, GH_EDENIED, "the master key does not open the store's token signing key");
+	uint8_t pk[32];
+	if (gh_audit_key_public(st, pk) == 0) {
+		struct gh_audit_key ck;
+		rc = gh_audit_key_load(st, key, false, &ck, err);
+		gh_audit_key_wipe(&ck);
+		if (rc)
+			return gh_error_set(err, GH_EDENIED, "the master key does not open the store's audit checkpoint "
+					    "key");
+	}
 	int64_t n = 0;
 	rc = gh_vault_secrets_check(st, key, &n, err);
 	return rc ? recode(err, GH_EDENIED, "") : 0;
 }
 
-/* Verifies the staged trail against the staged store's head: it must be intact and end at seq. */
-static int verify_staged(const struct gh_backup_job *j, int64_t seq, int fail_code, const char *what,
+/* Verifies the staged trail against the staged store's head: it must be intact and end at seq.
+ * The staged checkpoints, if any, must be signed with the staged store's checkpoint key and
+ * match the chain; with ckpt they must also end at exactly seq. */
+static int verify_staged(const struct gh_backup_job *j, int64_t seq, bool ckpt, int fail_code, const char *what,
 			 struct gh_error *err)
 {
 	struct gh_audit_report rep;
 	int rc = gh_audit_verify(j->staging, &rep, err);
 	if (rc)
 		return rc;
+	if (!rep.ok && rep.bad_checkpoint_line > 0)
+		return gh_error_set(err, fail_code, "%s: audit/checkpoints fails verification at line %lld: %s", what,
+				    (long long)rep.bad_checkpoint_line, rep.reason);
 	if (!rep.ok && rep.bad_seq >= 0)
 		return gh_error_set(err, fail_code, "%s fails verification at line %lld (seq %lld): %s", what,
 				    (long long)rep.bad_line, (long long)rep.bad_seq, rep.reason);
@@ -246,6 +261,9 @@ static int verify_staged(const struct gh_backup_job *j, int64_t seq, int fail_co
 	if (rep.records != seq)
 		return gh_error_set(err, fail_code, "%s holds %lld records, not the %lld its head names", what,
 				    (long long)rep.records, (long long)seq);
+	if (ckpt && rep.last_checkpoint != seq)
+		return gh_error_set(err, fail_code, "%s: its signed checkpoints end at seq %lld, not at its head (seq "
+				    "%lld)", what, (long long)rep.last_checkpoint, (long long)seq);
 	return 0;
 }
 
@@ -300,8 +318,37 @@ static int pin_snapshot(void *arg, const struct gh_audit_cut *cut)
 	return gh_store_snapshot_pin(p->snap, &p->seq, p->hash, p->err);
 }
 
+/* Writes the backup's audit/checkpoints: the live checkpoints up to the cut, ending with one
+ * at exactly the cut. The checkpoint of the cut is appended to the live file first, so that the
+ * backup's file is a prefix of the live one; the live file skips it when a server checkpointed
+ * a later record meanwhile, and then the backup's file alone carries it. */
+static int write_checkpoints(const struct gh_backup_job *j, const char *datadir, const struct gh_audit_key *ck,
+			     const struct gh_audit_cut *cut, struct gh_error *err)
+{
+	char live[PATH_MAX], p[PATH_MAX];
+	struct gh_audit_checkpoint c;
+	int rc;
+	if (gh_path_join(live, sizeof live, datadir, "audit/checkpoints"))
+		return gh_error_set(err, GH_ETOOBIG, "path too long");
+	if ((rc = staged(j, GH_BACKUP_CKPTS, p, sizeof p, err)))
+		return rc;
+	gh_audit_checkpoint_make(ck, cut->seq, cut->hash, gh_now_ms(), &c);
+	if ((rc = gh_audit_checkpoint_append(live, &c, err)))
+		return recode(err, rc == GH_EINVAL ? GH_EAUDIT : rc, "");
+	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return gh_error_set(err, GH_EIO, "%s: %s", p, strerror(errno));
+	rc = gh_audit_checkpoint_copy(live, &c, fd, err);
+	if (rc == GH_EINVAL)
+		rc = recode(err, GH_EAUDIT, "");
+	if (!rc && fsync(fd) < 0)
+		rc = gh_error_set(err, GH_EIO, "%s: fsync: %s", p, strerror(errno));
+	close(fd);
+	return rc;
+}
+
 static int create(struct gh_backup_job *j, const char *datadir, bool with_key, uint8_t key[GH_VAULT_KEY_BYTES],
-		  struct gh_error *err)
+		  struct gh_audit_key *ck, struct gh_error *err)
 {
 	char db[PATH_MAX], p[PATH_MAX];
 	struct gh_store_snapshot *snap = NULL;
@@ -316,7 +363,17 @@ static int create(struct gh_backup_job *j, const char *datadir, bool with_key, u
 	for (char *c = j->m.source; *c; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = '?';
-	if (with_key && (rc = gh_vault_master_load(datadir, key, err)))
+	/* The master key opens the checkpoint key, whether or not the backup keeps a copy of it. */
+	if ((rc = gh_vault_master_load(datadir, key, err)))
+		return recode(err, rc, "the master key is needed to sign the backup's audit checkpoint: ");
+	/* The checkpoint key, made on first need as the server makes it, and before the snapshot
+	 * is pinned: the store copy holds it, and the backup's checkpoints verify with it. */
+	if ((rc = gh_store_open(db, true, &st, err)))
+		return rc;
+	rc = gh_audit_key_load(st, key, true, ck, err);
+	gh_store_close(st);
+	st = NULL;
+	if (rc)
 		return rc;
 	/* Opened before the lock is taken: under it only the snapshot is fixed. */
 	if ((rc = gh_store_snapshot_open(db, &snap, err)))
@@ -327,6 +384,8 @@ static int create(struct gh_backup_job *j, const char *datadir, bool with_key, u
 		rc = gh_error_set(err, GH_EAUDIT, "the audit log ends at seq %lld but the store's head is seq %lld: "
 				  "the log was truncated (see gatehouse audit verify)", (long long)cut.seq,
 				  (long long)pin.seq);
+	if (!rc && cut.seq < 1) /* init writes a record: a trail without one is not a data directory's */
+		rc = gh_error_set(err, GH_EAUDIT, "the audit log is empty: there is no record to sign a checkpoint of");
 	if (!rc)
 		rc = staged(j, GH_BACKUP_DB, p, sizeof p, err);
 	if (!rc)
@@ -346,10 +405,13 @@ static int create(struct gh_backup_job *j, const char *datadir, bool with_key, u
 	close(fd);
 	if (rc)
 		return rc;
+	if ((rc = write_checkpoints(j, datadir, ck, &cut, err)))
+		return rc;
 
 	/* The copy holds records 1..L and the store copy's head H <= L: the chain must be intact
-	 * and pass through H's hash. Then the copy's head moves to L, which is durable and in it. */
-	if ((rc = verify_staged(j, cut.seq, GH_EAUDIT, "the audit trail", err)))
+	 * and pass through H's hash, and the checkpoints must match it and end at L. Then the
+	 * copy's head moves to L, which is durable and in it. */
+	if ((rc = verify_staged(j, cut.seq, true, GH_EAUDIT, "the audit trail", err)))
 		return rc;
 	if ((rc = staged(j, GH_BACKUP_DB, p, sizeof p, err)) || (rc = gh_store_open(p, true, &st, err)))
 		return rc;
@@ -371,6 +433,7 @@ static int create(struct gh_backup_job *j, const char *datadir, bool with_key, u
 	gh_time_rfc3339(gh_now_ms(), j->m.created, sizeof j->m.created);
 	j->m.audit_seq = cut.seq;
 	memcpy(j->m.audit_hash, cut.hash, 65);
+	j->m.audit_checkpoint = cut.seq;
 	for (int f = 0; f < GH_BACKUP_NFILES; f++) {
 		if (f == GH_BACKUP_KEY && !with_key)
 			continue;
@@ -404,10 +467,13 @@ int gh_backup_create(const char *datadir, const char *out, bool with_key, struct
 	if (!j)
 		return gh_error_set(err, GH_ENOMEM, "out of memory");
 	uint8_t key[GH_VAULT_KEY_BYTES];
+	struct gh_audit_key ck;
+	memset(&ck, 0, sizeof ck);
 	int rc = stage(j, out, err);
 	if (!rc)
-		rc = create(j, datadir, with_key, key, err);
+		rc = create(j, datadir, with_key, key, &ck, err);
 	sodium_memzero(key, sizeof key);
+	gh_audit_key_wipe(&ck);
 	if (rc) {
 		gh_backup_job_free(j);
 		return rc;
@@ -504,6 +570,7 @@ static int restore(struct gh_backup_job *j, const char *backup, const char *key_
 	struct gh_store *st = NULL;
 	int64_t seq = 0;
 	char hash[65];
+	uint8_t pk[32];
 	if ((rc = staged(j, GH_BACKUP_DB, dst, sizeof dst, err)))
 		return rc;
 	if (gh_store_open(dst, true, &st, err))
@@ -516,6 +583,9 @@ static int restore(struct gh_backup_job *j, const char *backup, const char *key_
 		rc = gh_error_set(err, GH_EDENIED, "the store's audit head (seq %lld) is not the one in manifest.json "
 				  "(seq %lld): the backup is damaged or was tampered with", (long long)seq,
 				  (long long)j->m.audit_seq);
+	else if (j->m.files[GH_BACKUP_CKPTS].present && gh_audit_key_public(st, pk))
+		rc = gh_error_set(err, GH_EDENIED, "gatehouse.db in the backup holds no audit checkpoint key to verify "
+				  "audit/checkpoints with: the backup is damaged or was tampered with");
 	else if (have_file_key)
 		rc = check_key(st, key, err);
 	if (!rc && use_env) {
@@ -529,7 +599,8 @@ static int restore(struct gh_backup_job *j, const char *backup, const char *key_
 	gh_store_close(st);
 	if (rc)
 		return rc;
-	if ((rc = verify_staged(j, j->m.audit_seq, GH_EDENIED, "the backup's audit trail", err)))
+	if ((rc = verify_staged(j, j->m.audit_seq, j->m.files[GH_BACKUP_CKPTS].present, GH_EDENIED,
+				"the backup's audit trail", err)))
 		return rc == GH_EDENIED ? rc : recode(err, GH_EDENIED, "");
 	if ((rc = no_sidecars(j, err)))
 		return rc;

@@ -5,7 +5,8 @@
 
 #include "backup/backup.h"
 
-static const char *const file_names[GH_BACKUP_NFILES] = {"gatehouse.db", "audit/audit.log", "master.key"};
+static const char *const file_names[GH_BACKUP_NFILES] = {"gatehouse.db", "audit/audit.log", "audit/checkpoints",
+							  "master.key"};
 
 const char *gh_backup_file_name(enum gh_backup_file f)
 {
@@ -19,8 +20,11 @@ int gh_backup_manifest_format(const struct gh_backup_manifest *m, struct gh_buf 
 	rc = rc ? rc : gh_buf_json_string(b, m->created, strlen(m->created));
 	rc = rc ? rc : gh_buf_puts(b, ",\n  \"source\": ");
 	rc = rc ? rc : gh_buf_json_string(b, m->source, strlen(m->source));
-	rc = rc ? rc : gh_buf_printf(b, ",\n  \"audit\": {\"seq\": %lld, \"hash\": \"%s\"},\n  \"files\": {",
-				     (long long)m->audit_seq, m->audit_hash);
+	rc = rc ? rc : gh_buf_printf(b, ",\n  \"audit\": {\"seq\": %lld, \"hash\": \"%s\"", (long long)m->audit_seq,
+				     m->audit_hash);
+	if (m->version >= 2)
+		rc = rc ? rc : gh_buf_printf(b, ", \"checkpoint\": %lld", (long long)m->audit_checkpoint);
+	rc = rc ? rc : gh_buf_puts(b, "},\n  \"files\": {");
 	bool first = true;
 	for (int i = 0; !rc && i < GH_BACKUP_NFILES; i++) {
 		if (!m->files[i].present)
@@ -124,13 +128,17 @@ static int parse_files(json_t *files, struct gh_backup_manifest *m, struct gh_er
 		return gh_error_set(err, GH_EINVAL, "manifest.json: \"files\" must list gatehouse.db and audit/audit.log");
 	if (m->files[GH_BACKUP_KEY].present && m->files[GH_BACKUP_KEY].size != 32)
 		return gh_error_set(err, GH_EINVAL, "manifest.json: master.key must be 32 bytes");
+	if (m->files[GH_BACKUP_CKPTS].present != (m->version >= 2))
+		return gh_error_set(err, GH_EINVAL, "manifest.json: \"files\" must list audit/checkpoints in version 2 "
+				    "and only there");
 	return 0;
 }
 
 int gh_backup_manifest_parse(const uint8_t *buf, size_t len, struct gh_backup_manifest *m, struct gh_error *err)
 {
 	static const char *const top[] = {"format", "version", "created", "source", "audit", "files", NULL};
-	static const char *const audit_members[] = {"seq", "hash", NULL};
+	static const char *const audit_v1[] = {"seq", "hash", NULL};
+	static const char *const audit_v2[] = {"seq", "hash", "checkpoint", NULL};
 	memset(m, 0, sizeof *m);
 	if (len > GH_BACKUP_MANIFEST_MAX)
 		return gh_error_set(err, GH_EINVAL, "manifest.json: larger than %d bytes", GH_BACKUP_MANIFEST_MAX);
@@ -149,17 +157,23 @@ int gh_backup_manifest_parse(const uint8_t *buf, size_t len, struct gh_backup_ma
 	} else if (strcmp(format, GH_BACKUP_FORMAT) != 0) {
 		rc = gh_error_set(err, GH_EINVAL, "manifest.json: format is not \"%s\"", GH_BACKUP_FORMAT);
 	} else if ((rc = get_int(root, "version", 1000, &version, err))) {
-	} else if (version != GH_BACKUP_VERSION) {
-		rc = gh_error_set(err, GH_EINVAL, "manifest.json: version %lld; this gatehouse reads version %d",
-				  (long long)version, GH_BACKUP_VERSION);
+	} else if (version < GH_BACKUP_VERSION_MIN || version > GH_BACKUP_VERSION) {
+		rc = gh_error_set(err, GH_EINVAL, "manifest.json: version %lld; this gatehouse reads versions %d to %d",
+				  (long long)version, GH_BACKUP_VERSION_MIN, GH_BACKUP_VERSION);
 	} else if ((rc = get_string(root, "created", m->created, sizeof m->created, err)) ||
 		   (rc = get_string(root, "source", m->source, sizeof m->source, err))) {
 	} else if (!json_is_object(audit)) {
 		rc = gh_error_set(err, GH_EINVAL, "manifest.json: \"audit\" must be an object");
-	} else if ((rc = only_members(audit, "audit", audit_members, err)) ||
+	} else if ((rc = only_members(audit, "audit", version >= 2 ? audit_v2 : audit_v1, err)) ||
 		   (rc = get_int(audit, "seq", INT64_MAX, &m->audit_seq, err)) ||
-		   (rc = get_hash(audit, "hash", m->audit_hash, err)) ||
-		   (rc = parse_files(json_object_get(root, "files"), m, err))) {
+		   (rc = get_hash(audit, "hash", m->audit_hash, err))) {
+	} else if (version >= 2 && (rc = get_int(audit, "checkpoint", INT64_MAX, &m->audit_checkpoint, err))) {
+	} else if (version >= 2 && (m->audit_checkpoint != m->audit_seq || m->audit_seq < 1)) {
+		/* a backup's checkpoints end at exactly its cut, and a checkpoint names a record */
+		rc = gh_error_set(err, GH_EINVAL, "manifest.json: audit.checkpoint must be audit.seq (at least 1)");
+	} else {
+		m->version = (int)version; /* parse_files checks what this version lists */
+		rc = parse_files(json_object_get(root, "files"), m, err);
 	}
 	m->version = (int)version;
 	json_decref(root);

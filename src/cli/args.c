@@ -105,13 +105,15 @@ static const struct {
 		      "  each check with its reason and fix. Exit 1 if any check fails.\n"},
 	{"backup", "gatehouse backup --data DIR OUT [--without-master-key]\n"
 		   "  Writes an online, consistent backup of DIR (also while the server runs) to the new\n"
-		   "  directory OUT: the store, the audit trail up to the store's audit head, the master key\n"
-		   "  (unless --without-master-key: then keep it elsewhere; a restore needs it) and a\n"
-		   "  manifest with each file's SHA-256. Audited as backup.create.\n"},
+		   "  directory OUT: the store, the audit trail up to the store's audit head and the signed\n"
+		   "  checkpoints ending with one of that record (signed now; needs the master key), the\n"
+		   "  master key (unless --without-master-key: then keep it elsewhere; a restore needs it)\n"
+		   "  and a manifest with each file's SHA-256. Audited as backup.create.\n"},
 	{"restore", "gatehouse restore --data NEWDIR BACKUP [--master-key FILE]\n"
-		    "  Verifies BACKUP (hashes, the audit chain against the store's head, that the master key\n"
-		    "  opens the signing key and every secret) and only then writes it to NEWDIR, which must\n"
-		    "  be absent or empty. A damaged or tampered backup is refused (exit 1).\n"},
+		    "  Verifies BACKUP (hashes, the audit chain against the store's head, the signed\n"
+		    "  checkpoints up to it, that the master key opens the signing keys and every secret) and\n"
+		    "  only then writes it to NEWDIR, which must be absent or empty. A damaged or tampered\n"
+		    "  backup is refused (exit 1).\n"},
 	{"scan", "gatehouse scan PATH [--format text|json|sarif] [--fail-on high] [--policy FILE | --data DIR]\n"
 		 "                [--as USER] [--baseline FILE] [--no-deps] [--min-age 7d] [--registry URL]\n"
 		 "                [--pypi-registry URL]\n"

@@ -151,6 +151,9 @@ int gh_cli_restore(int argc, char **argv)
 	if (!m->files[GH_BACKUP_KEY].present && !args_get(&a, "master-key"))
 		fprintf(stderr, "gatehouse restore: the master key was not written: it comes from "
 				"GATEHOUSE_MASTER_KEY\n");
+	if (!m->files[GH_BACKUP_CKPTS].present)
+		fprintf(stderr, "gatehouse restore: the backup (format version %d) has no signed audit checkpoints: "
+			"audit verify --public-key passes on it once a server has run there\n", m->version);
 	gh_backup_job_free(job);
 	return 0;
 }

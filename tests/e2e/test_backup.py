@@ -6,7 +6,13 @@ the manifest's seq, the manifest's hashes are right, tokens issued before the ba
 server started on the restored directory, modes are 0700/0600. A backup with one byte changed
 (trail, store, manifest), or re-hashed after an edit, is refused with nothing written; so are a
 non-empty destination for either verb and a restore without the master key of a backup made
-without it. No secret (master key, a vault secret) appears in any output."""
+without it. No secret (master key, a vault secret) appears in any output.
+
+Signed checkpoints (the server signs one every 7 records meanwhile): each backup's
+audit/checkpoints holds the live checkpoints up to its cut and ends with one at exactly the
+manifest's seq; `audit verify --public-key` (the original's key) passes on the backup itself and
+on each restored directory; a backup with an edited, forged, cut or re-signed checkpoints file is
+refused by restore; a version 1 backup (before checkpoints) still restores."""
 import base64
 import hashlib
 import json
@@ -24,9 +30,11 @@ sys.path.insert(0, os.path.dirname(__file__))
 from lib import Gatehouse, run_suite, DEFAULT_POLICY
 
 SECRET = "postgresql://app:Backup-canary-7f3a9c2e@db.internal/crm"
+EVERY = 7  # the server's checkpoint interval: live checkpoints race with the backups'
+POLICY1 = DEFAULT_POLICY + "audit:\n  checkpoint_every: %d\n" % EVERY
 
 # Policy 2 adds a user and grants, so each backup has a different policy to come back with.
-POLICY2 = DEFAULT_POLICY.replace("  - name: erin\n", "  - name: erin\n  - name: frank\n").replace(
+POLICY2 = POLICY1.replace("  - name: erin\n", "  - name: erin\n  - name: frank\n").replace(
     "grants:\n", "grants:\n  - { resource: crm, environment: staging, user: frank, access: edit }\n"
                  "  - { resource: crm, environment: production, user: erin, access: use }\n")
 
@@ -151,13 +159,15 @@ def manifest_ok(r, b, man, what):
     for name, info in files.items():
         data = read(os.path.join(b, name))
         ok = ok and len(data) == info["size"] and hashlib.sha256(data).hexdigest() == info["sha256"]
-    r.check(ok and set(files) >= {"gatehouse.db", "audit/audit.log"} and man.get("format") == "gatehouse-backup"
-            and man.get("version") == 1, "%s: manifest lists the files with their true sizes and SHA-256" % what,
-            man)
+    r.check(ok and set(files) >= {"gatehouse.db", "audit/audit.log", "audit/checkpoints"}
+            and man.get("format") == "gatehouse-backup" and man.get("version") == 2
+            and man["audit"].get("checkpoint") == man["audit"]["seq"],
+            "%s: manifest (version 2) lists the files with their true sizes and SHA-256, and the checkpoint at "
+            "its seq" % what, man)
 
 
 def body(r):
-    g = Gatehouse()
+    g = Gatehouse(policy=POLICY1)
     seen = Seen()
     servers = []
     uid = os.getuid()
@@ -165,6 +175,12 @@ def body(r):
         out = g.cli("secret", "set", "--data", g.data, "crm-dsn", input=SECRET + "\n")
         r.check(out.returncode == 0, "a vault secret is set (to look for it later)", out.stderr)
         master = read(os.path.join(g.data, "master.key"))
+        pub = g.path("audit.pem")
+        out = g.cli("audit", "public-key", "--data", g.data)
+        r.check(out.returncode == 0 and "BEGIN PUBLIC KEY" in out.stdout, "the original's checkpoint public key",
+                out.stderr)
+        with open(pub, "w") as f:
+            f.write(out.stdout)
         policies = [g.cli("export", "--data", g.data).stdout]
         g.start()
         alice, _ = g.token("alice", "staging", app="invoices")
@@ -200,6 +216,7 @@ def body(r):
         live_recs = [json.loads(l) for l in live_log.splitlines()]
 
         # --- each backup, as written
+        own_ck = []  # backups whose last checkpoint the live file skipped (a later one got there first)
         for n, (b, policy, t0, _) in enumerate(backups, 1):
             what = "backup %d" % n
             man = json.loads(read(os.path.join(b, "manifest.json")))
@@ -225,6 +242,29 @@ def body(r):
             has_key = os.path.exists(os.path.join(b, "master.key"))
             r.check(has_key == (n != 3) and (not has_key or read(os.path.join(b, "master.key")) == master),
                     "%s: master.key %s" % (what, "is the live key" if n != 3 else "is left out (--without-master-key)"))
+            bck = read(os.path.join(b, "audit", "checkpoints")).splitlines()
+            cks = [json.loads(x) for x in bck]
+            seq = man["audit"]["seq"]
+            live_ck = read(os.path.join(g.data, "audit", "checkpoints")).splitlines()
+            r.check(cks and cks[-1]["seq"] == seq and cks[-1]["hash"] == man["audit"]["hash"]
+                    and all(c["seq"] <= seq for c in cks) and [c["seq"] for c in cks] == sorted({c["seq"] for c in cks}),
+                    "%s: its checkpoints (%d) end at exactly the manifest's seq %d" % (what, len(cks), seq),
+                    [c["seq"] for c in cks[-3:]])
+            r.check(bck[:-1] == [x for x in live_ck if json.loads(x)["seq"] < seq],
+                    "%s: the checkpoints before it are the live ones up to its seq, byte for byte" % what)
+            r.check(all(c["hash"] == live_recs[c["seq"] - 1]["hash"] for c in cks),
+                    "%s: each checkpoint names its record's hash" % what)
+            v = g.cli("audit", "verify", "--public-key", pub, "--log", os.path.join(b, "audit", "audit.log"),
+                      "--checkpoints", os.path.join(b, "audit", "checkpoints"))
+            r.check(v.returncode == 0 and v.stdout.strip() == "ok: %d records; %d signed checkpoints, the last at seq %d"
+                    % (seq, len(cks), seq),
+                    "%s: audit verify --public-key passes on the backup itself" % what, v.stdout + v.stderr)
+            own_ck.append(bck[-1] not in live_ck)
+
+        live_cks = [json.loads(x)["seq"] for x in read(os.path.join(g.data, "audit", "checkpoints")).splitlines()]
+        r.check(len(live_cks) > 10 and live_cks == sorted(set(live_cks)),
+                "the live checkpoints (%d) stay in order; %d of 3 backups ended with a checkpoint the live file had "
+                "skipped" % (len(live_cks), sum(own_ck)), live_cks[-5:])
 
         db = sqlite3.connect("file:%s?mode=ro" % os.path.join(g.data, "gatehouse.db"), uri=True)
         meta = dict(db.execute("SELECT key, value FROM meta WHERE key LIKE 'backup.%'").fetchall())
@@ -264,6 +304,11 @@ def body(r):
             r.check(rlog.startswith(blog) and rlast["event"] == "data.restore" and rlast["detail"]["seq"] ==
                     man["audit"]["seq"] and rlast["detail"]["backup"] == b,
                     "%s: the restored trail is the backup's plus a data.restore record naming it" % what, rlast)
+            v = g.cli("audit", "verify", "--public-key", pub, "--data", dest)
+            r.check(v.returncode == 0 and v.stdout.startswith("ok: %d records; " % (man["audit"]["seq"] + 1))
+                    and ("the last at seq %d " % man["audit"]["seq"]) in v.stdout,
+                    "%s: audit verify --public-key (the original's key) passes, the last checkpoint at the "
+                    "backup's seq" % what, v.stdout + v.stderr)
             exp = g.cli("export", "--data", dest)
             r.check(exp.returncode == 0 and exp.stdout == policy,
                     "%s: export is the policy applied at backup time (policy %d), every grant"
@@ -335,7 +380,11 @@ def body(r):
                 f.write(text[:i] + (b"0" if text[i:i + 1] != b"0" else b"1") + text[i + 1:])
         tampered("one byte changed in manifest.json (a hash)", manifest_hash_byte, "gatehouse.db.*SHA-256")
         tampered("one byte changed in manifest.json (the audit seq)",
-                 edit_manifest(lambda m: m["audit"].__setitem__("seq", m["audit"]["seq"] - 1)), "audit head")
+                 edit_manifest(lambda m: m["audit"].__setitem__("seq", m["audit"]["seq"] - 1)),
+                 "audit.checkpoint must be audit.seq")
+        tampered("the audit seq and checkpoint in manifest.json both moved back",
+                 edit_manifest(lambda m: m["audit"].update(seq=m["audit"]["seq"] - 1,
+                                                           checkpoint=m["audit"]["seq"] - 1)), "audit head")
         tampered("a manifest.json that is not JSON", flip("manifest.json", 0), "manifest.json")
         tampered("an unknown member in manifest.json", edit_manifest(lambda m: m.__setitem__("extra", 1)),
                  "unknown member")
@@ -371,6 +420,62 @@ def body(r):
                 f.write(os.urandom(32))
             rehash(t, "master.key")
         tampered("a different master key, re-hashed", wrong_key, "master key does not open")
+
+        # --- the checkpoints file tampered with
+        tampered("one byte changed in audit/checkpoints", flip("audit/checkpoints", 30), "audit/checkpoints.*SHA-256")
+        b1_cks = read(os.path.join(b1, "audit", "checkpoints")).splitlines(keepends=True)
+
+        def edit_checkpoints(fn):
+            def change(t):
+                p = os.path.join(t, "audit", "checkpoints")
+                with open(p, "wb") as f:
+                    f.writelines(fn(list(b1_cks)))
+                rehash(t, "audit/checkpoints")
+            return change
+
+        def resign_time(lines):  # the time changed: the signature no longer covers it
+            c = json.loads(lines[-1])
+            c["time"] = "2030-01-01T00:00:00.000Z"
+            return lines[:-1] + [json.dumps(c, separators=(",", ":")).encode() + b"\n"]
+        tampered("an edited checkpoint, re-hashed", edit_checkpoints(resign_time),
+                 "audit/checkpoints fails verification at line %d.*signature" % len(b1_cks))
+        tampered("its last checkpoint removed, re-hashed", edit_checkpoints(lambda l: l[:-1]),
+                 "checkpoints end at seq .*not at its head")
+        tampered("an empty checkpoints file, re-hashed", edit_checkpoints(lambda l: []),
+                 "checkpoints end at seq 0")
+        other = Gatehouse(policy=None)
+        try:  # another data directory's server signs this backup's last record when it stops
+            shutil.copy(os.path.join(b1, "audit", "audit.log"), os.path.join(other.data, "audit", "audit.log"))
+            other.start()
+            other.stop()
+            forged = read(os.path.join(other.data, "audit", "checkpoints")).splitlines(keepends=True)
+        finally:
+            other.close()
+        r.check(forged and json.loads(forged[-1])["seq"] == man1["audit"]["seq"],
+                "another data directory signed a checkpoint of backup 1's last record", forged[-1:])
+        tampered("its last checkpoint signed by another key, re-hashed", edit_checkpoints(lambda l: l[:-1] + forged[-1:]),
+                 "audit/checkpoints fails verification at line %d.*signature" % len(b1_cks))
+
+        def version1(t):  # what a gatehouse before checkpoints in backups wrote
+            m = json.loads(read(os.path.join(t, "manifest.json")))
+            m["version"] = 1
+            del m["audit"]["checkpoint"]
+            del m["files"]["audit/checkpoints"]
+            os.unlink(os.path.join(t, "audit", "checkpoints"))
+            with open(os.path.join(t, "manifest.json"), "w") as f:
+                json.dump(m, f)
+        old = os.path.join(g.tmp, "old-format")
+        shutil.copytree(b1, old)
+        version1(old)
+        dest = os.path.join(g.tmp, "restored-old")
+        out = seen.add("restore version 1", g.cli("restore", "--data", dest, old))
+        v = g.cli("audit", "verify", "--data", dest)
+        r.check(out.returncode == 0 and "no signed audit checkpoints" in out.stderr and v.returncode == 0
+                and not os.path.exists(os.path.join(dest, "audit", "checkpoints")),
+                "a version 1 backup (no checkpoints file) still restores, saying it has no checkpoints; audit verify "
+                "passes", out.stderr + v.stdout)
+        tampered("version 2 without its checkpoints file in the manifest",
+                 edit_manifest(lambda m: m["files"].pop("audit/checkpoints")), "audit/checkpoints")
 
         out = seen.add("restore wrong --master-key", g.cli("restore", "--data", os.path.join(g.tmp, "rk"),
                                                              backups[2][0], "--master-key",
