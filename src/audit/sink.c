@@ -834,7 +834,10 @@ static void *checkpointer_main(void *arg)
 		}
 		__atomic_store_n(&k->position, k->cur.at.seq, __ATOMIC_RELAXED);
 		bool caught_up = rc == 0, stop_now = stopping(s) && (caught_up || past_deadline(s));
-		if (k->cur.at.seq != k->committed.seq && (caught_up || stop_now || now_ms() - saved_ms > 1000)) {
+		/* The position is only where a restart resumes reading (re-reading is harmless): saved
+		 * at most once a second. Each save is a store write, and every store write makes the
+		 * server's loop re-check the store for policy and revocation changes. */
+		if (k->cur.at.seq != k->committed.seq && (stop_now || now_ms() - saved_ms > 1000)) {
 			commit(k, &k->cur.at);
 			saved_ms = now_ms();
 		}

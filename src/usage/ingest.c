@@ -634,8 +634,8 @@ struct readbuf {
 	size_t len, cap;
 };
 
-static int one_pass(struct gh_usage *u, int fd, int64_t size, struct gh_usage_stats *stats, bool *more,
-		    struct readbuf *rb, struct gh_error *err)
+static int one_pass(struct gh_usage *u, int fd, int64_t size, int64_t limit, struct gh_usage_stats *stats,
+		    bool *more, struct readbuf *rb, struct gh_error *err)
 {
 	struct pass p;
 	memset(&p, 0, sizeof p);
@@ -679,7 +679,7 @@ static int one_pass(struct gh_usage *u, int fd, int64_t size, struct gh_usage_st
 	}
 	int64_t off = p.end; /* file offset of buf's first byte */
 	rb->len = 0;
-	while (off + (int64_t)rb->len < size && p.records < USAGE_PASS_RECORDS) {
+	while (off + (int64_t)rb->len < size && p.records < limit) {
 		/* read a block after what the buffer holds */
 		int64_t at = off + (int64_t)rb->len;
 		size_t want = size - at < USAGE_READ_BLOCK ? (size_t)(size - at) : USAGE_READ_BLOCK;
@@ -703,7 +703,7 @@ static int one_pass(struct gh_usage *u, int fd, int64_t size, struct gh_usage_st
 		rb->len += (size_t)got;
 		/* take every complete line */
 		size_t pos = 0;
-		while (p.records < USAGE_PASS_RECORDS) {
+		while (p.records < limit) {
 			char *nl = memchr(rb->data + pos, '\n', rb->len - pos);
 			if (!nl)
 				break;
@@ -748,7 +748,7 @@ static int one_pass(struct gh_usage *u, int fd, int64_t size, struct gh_usage_st
 	if (p.records && (rc = write_pass(u, &p, err)))
 		goto out;
 	stats->records += p.records;
-	*more = p.end < size && p.records > 0 && p.records >= USAGE_PASS_RECORDS;
+	*more = p.end < size && p.records > 0 && p.records >= limit;
 out:
 	stats->seq = p.seq;
 	pass_free(&p);
@@ -761,7 +761,8 @@ out:
 	return usage_exec(u, "COMMIT", err);
 }
 
-int gh_usage_catch_up(struct gh_usage *u, struct gh_usage_stats *stats, struct gh_error *err)
+int usage_catch_up_some(struct gh_usage *u, int64_t limit, int passes, bool *more, struct gh_usage_stats *stats,
+			struct gh_error *err)
 {
 	uint64_t t0 = gh_mono_us();
 	memset(stats, 0, sizeof *stats);
@@ -787,9 +788,11 @@ int gh_usage_catch_up(struct gh_usage *u, struct gh_usage_stats *stats, struct g
 	usage_policy_refresh(u);
 	int rc = 0;
 	bool reset_once = false;
-	for (;;) {
-		bool more = false;
-		rc = one_pass(u, fd, size, stats, &more, &rb, err);
+	*more = false;
+	for (int n = 0;; n++) {
+		if (n == passes)
+			break; /* *more still says whether the last pass stopped short */
+		rc = one_pass(u, fd, size, limit, stats, more, &rb, err);
 		if (rc == GH_EINVAL && !reset_once) {
 			/* a damaged bucket: the index is derived data, make it again */
 			gh_log(GH_LOG_WARN, "%s; rebuilding the usage index", err->message);
@@ -802,7 +805,7 @@ int gh_usage_catch_up(struct gh_usage *u, struct gh_usage_stats *stats, struct g
 			stats->rebuilt = true;
 			continue;
 		}
-		if (rc || !more || u->stop)
+		if (rc || !*more || u->stop)
 			break;
 	}
 	pthread_mutex_unlock(&u->mu);
@@ -811,4 +814,10 @@ int gh_usage_catch_up(struct gh_usage *u, struct gh_usage_stats *stats, struct g
 		close(fd);
 	stats->ms = (double)(gh_mono_us() - t0) / 1000.0;
 	return rc;
+}
+
+int gh_usage_catch_up(struct gh_usage *u, struct gh_usage_stats *stats, struct gh_error *err)
+{
+	bool more;
+	return usage_catch_up_some(u, USAGE_PASS_RECORDS, -1, &more, stats, err);
 }

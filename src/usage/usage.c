@@ -257,11 +257,17 @@ static void *background(void *arg)
 			pthread_mutex_unlock(&u->mu);
 			struct gh_usage_stats st;
 			struct gh_error err;
-			if (gh_usage_catch_up(u, &st, &err))
-				gh_log(GH_LOG_WARN, "%s", err.message);
-			else if (st.records > 1000 || st.rebuilt)
-				gh_log(GH_LOG_INFO, "usage index: %lld records taken up to seq %lld in %.0f ms%s",
-				       (long long)st.records, (long long)st.seq, st.ms, st.rebuilt ? " (rebuilt)" : "");
+			bool more = true;
+			int rc = 0;
+			while (more && !rc && !__atomic_load_n(&u->stop, __ATOMIC_RELAXED)) {
+				rc = usage_catch_up_some(u, USAGE_BACKGROUND_PASS, 1, &more, &st, &err);
+				if (rc)
+					gh_log(GH_LOG_WARN, "%s", err.message);
+				else if (st.rebuilt)
+					gh_log(GH_LOG_INFO, "usage index: rebuilt from the start of the trail");
+				if (more) /* a duty cycle: never more than a tenth of a core */
+					usleep((useconds_t)(st.ms * 1000.0 * (USAGE_BACKGROUND_DUTY - 1)));
+			}
 			pthread_mutex_lock(&u->mu);
 			u->seen_size = size;
 		}

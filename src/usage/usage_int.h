@@ -14,6 +14,10 @@
 /* Records taken per transaction: a catch-up interrupted (or racing another process) keeps
  * what it finished, and readers never wait long for the index's write lock. */
 #define USAGE_PASS_RECORDS 65536
+/* The background thread's passes: small, each followed by a pause nine times as long, so
+ * that it takes at most a tenth of a core from the requests (a report catches up in full). */
+#define USAGE_BACKGROUND_PASS 2048
+#define USAGE_BACKGROUND_DUTY 10
 /* Bytes read from the log at a time (a longer line grows the buffer up to GH_AUDIT_MAX_LINE). */
 #define USAGE_READ_BLOCK (1024 * 1024)
 /* Distinct fingerprints kept: past this, statements of a new shape are counted under one
@@ -119,5 +123,10 @@ int usage_blob_merge(const void *old, size_t oldlen, const struct usage_entry *a
 
 /* Parses the record time "YYYY-MM-DDTHH:MM:SS[.fff]Z" into Unix ms; false when malformed. */
 bool usage_parse_rfc3339(const char *s, size_t n, int64_t *ms);
+
+/* Catches up at most passes (-1: all) transactions of at most limit records each; *more is
+ * set when records remain. */
+int usage_catch_up_some(struct gh_usage *u, int64_t limit, int passes, bool *more, struct gh_usage_stats *stats,
+			struct gh_error *err);
 
 #endif
