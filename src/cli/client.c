@@ -359,8 +359,7 @@ int cli_answer_error(const char *verb, struct cli_response *r)
 	return rc;
 }
 
-/* Appends z percent-encoded (everything but RFC 3986's unreserved characters). */
-static int url_encode(struct gh_buf *b, const char *z)
+int cli_url_encode(struct gh_buf *b, const char *z)
 {
 	int rc = 0;
 	for (const unsigned char *p = (const unsigned char *)z; *p && !rc; p++) {
@@ -392,8 +391,8 @@ int gh_cli_schema(int argc, char **argv)
 		return cli_usage_error("schema", "--format must be json or text");
 	struct gh_buf path;
 	gh_buf_init(&path, 4096);
-	if (gh_buf_puts(&path, "/v1/schema?resource=") || url_encode(&path, res) ||
-	    gh_buf_puts(&path, "&environment=") || url_encode(&path, env) || gh_buf_printf(&path, "&format=%s", fmt)) {
+	if (gh_buf_puts(&path, "/v1/schema?resource=") || cli_url_encode(&path, res) ||
+	    gh_buf_puts(&path, "&environment=") || cli_url_encode(&path, env) || gh_buf_printf(&path, "&format=%s", fmt)) {
 		gh_buf_free(&path);
 		return cli_usage_error("schema", "resource and environment names are too long");
 	}

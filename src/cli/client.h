@@ -21,5 +21,7 @@ int cli_print_error(const char *verb, struct cli_response *r, json_t *doc);
 /* For an answer that is not the expected success: prints its error document (or that it is
  * not JSON), frees r->body and returns the exit status. */
 int cli_answer_error(const char *verb, struct cli_response *r);
+/* Appends z percent-encoded (everything but RFC 3986's unreserved characters). */
+int cli_url_encode(struct gh_buf *b, const char *z);
 
 #endif

@@ -137,11 +137,7 @@ int gh_cli_init(int argc, char **argv)
 	if (rc) {
 		/* nothing half-made stays behind */
 		char p[PATH_MAX + 16];
-		unlink(db);
-		snprintf(p, sizeof p, "%s-wal", db);
-		unlink(p);
-		snprintf(p, sizeof p, "%s-shm", db);
-		unlink(p);
+		gh_unlink_sqlite(db);
 		unlink(key);
 		snprintf(p, sizeof p, "%s/audit/audit.log", dir);
 		unlink(p);

@@ -209,19 +209,13 @@ static void print_text(json_t *doc)
 	}
 }
 
-/* Percent-encodes v onto b (everything but unreserved characters). */
+/* Appends "?name=v" or "&name=v", v percent-encoded; nothing when v is NULL. */
 static void put_param(struct gh_buf *b, const char *name, const char *v)
 {
 	if (!v)
 		return;
 	gh_buf_printf(b, "%c%s=", strchr(b->data ? b->data : "", '?') ? '&' : '?', name);
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    strchr("-._~", *p))
-			gh_buf_printf(b, "%c", *p);
-		else
-			gh_buf_printf(b, "%%%02X", *p);
-	}
+	cli_url_encode(b, v);
 }
 
 static int local_report(const char *dir, const struct gh_usage_query *q, struct gh_buf *doc)

@@ -542,14 +542,6 @@ static int params_pg(json_t *params, const char **vals, char (*tmp)[40], uint8_t
 	return 0;
 }
 
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9') return ch - '0';
-	if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-	return -1;
-}
-
 /* One text-format value as JSON, by the column's type. */
 static int put_pg_value(struct gh_buf *b, const PGresult *r, int row, int col)
 {
@@ -576,7 +568,7 @@ static int put_pg_value(struct gh_buf *b, const PGresult *r, int row, int col)
 		char *enc = malloc((m + 2) / 3 * 4 + 1);
 		int rc = raw && enc ? 0 : GH_ENOMEM;
 		for (size_t i = 0; !rc && i < m; i++) {
-			int hi = hexval(v[2 + 2 * i]), lo = hexval(v[3 + 2 * i]);
+			int hi = gh_hex_digit(v[2 + 2 * i]), lo = gh_hex_digit(v[3 + 2 * i]);
 			if (hi < 0 || lo < 0)
 				rc = GH_EINVAL;
 			else

@@ -271,7 +271,7 @@ void gh_hex_encode(const uint8_t *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-static int hexval(char c)
+int gh_hex_digit(int c)
 {
 	if (c >= '0' && c <= '9') return c - '0';
 	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -284,7 +284,7 @@ int gh_hex_decode(const char *in, size_t inlen, uint8_t *out, size_t outlen)
 	if (inlen != 2 * outlen)
 		return GH_EINVAL;
 	for (size_t i = 0; i < outlen; i++) {
-		int h = hexval(in[2 * i]), l = hexval(in[2 * i + 1]);
+		int h = gh_hex_digit((unsigned char)in[2 * i]), l = gh_hex_digit((unsigned char)in[2 * i + 1]);
 		if (h < 0 || l < 0)
 			return GH_EINVAL;
 		out[i] = (uint8_t)(h << 4 | l);
@@ -419,6 +419,16 @@ int gh_read_file(const char *path, size_t max, char **out, size_t *outlen, struc
 	if (outlen)
 		*outlen = len;
 	return 0;
+}
+
+void gh_unlink_sqlite(const char *path)
+{
+	char side[PATH_MAX + 8];
+	unlink(path);
+	snprintf(side, sizeof side, "%s-wal", path);
+	unlink(side);
+	snprintf(side, sizeof side, "%s-shm", path);
+	unlink(side);
 }
 
 int gh_path_join(char *out, size_t outlen, const char *dir, const char *name)

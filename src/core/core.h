@@ -77,6 +77,8 @@ int gh_parse_size(const char *s, int64_t *bytes);
 /* Encodings. out sizes: hex 2n+1, base64url ((n+2)/3)*4+1. */
 void gh_hex_encode(const uint8_t *in, size_t n, char *out);
 int gh_hex_decode(const char *in, size_t inlen, uint8_t *out, size_t outlen);
+/* The value of one hexadecimal digit (either case); -1 for anything else. */
+int gh_hex_digit(int c);
 size_t gh_b64url_encode(const uint8_t *in, size_t n, char *out, size_t outlen);
 /* Decodes unpadded base64url; returns GH_EINVAL on any other character or bad length. */
 int gh_b64url_decode(const char *in, size_t n, uint8_t *out, size_t outcap, size_t *outlen);
@@ -90,6 +92,8 @@ int gh_read_file(const char *path, size_t max, char **out, size_t *outlen, struc
 int gh_write_file_atomic(const char *path, const void *data, size_t len, int mode, struct gh_error *err);
 /* Joins dir and name into out; GH_ETOOBIG when it does not fit. */
 int gh_path_join(char *out, size_t outlen, const char *dir, const char *name);
+/* Removes a SQLite database file and its -wal and -shm companions (what is absent is fine). */
+void gh_unlink_sqlite(const char *path);
 
 /* Logging to stderr as JSON lines, one object per line: {"time","level","msg", fields...}.
  * Library code does not print; the server and CLI do. Set the level (and sensitivity) once at

@@ -86,11 +86,6 @@ void gh_api_error(struct gh_api_req *req, struct gh_api_resp *resp, int status, 
 	gh_buf_printf(resp->body, ",\"request_id\":\"%s\"}}", req->request_id);
 }
 
-static int hexval(int c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 bool gh_api_param(struct gh_api_req *req, struct gh_api_resp *resp, const char *name, char *out, size_t n,
 		  bool *bad)
 {
@@ -106,7 +101,7 @@ bool gh_api_param(struct gh_api_req *req, struct gh_api_resp *resp, const char *
 		} else if (ch == '%') {
 			if (i + 2 >= v.len)
 				goto refuse;
-			int hi = hexval((unsigned char)v.p[i + 1]), lo = hexval((unsigned char)v.p[i + 2]);
+			int hi = gh_hex_digit((unsigned char)v.p[i + 1]), lo = gh_hex_digit((unsigned char)v.p[i + 2]);
 			if (hi < 0 || lo < 0)
 				goto refuse;
 			ch = hi * 16 + lo;

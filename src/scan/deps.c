@@ -86,10 +86,7 @@ size_t gh_deps_rules(const struct gh_rule_info **out)
 
 static enum gh_sev rule_sev(const char *id)
 {
-	for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
-		if (strcmp(rules[i].id, id) == 0)
-			return rules[i].severity;
-	return GH_SEV_HIGH;
+	return gh_rule_severity(rules, sizeof rules / sizeof rules[0], id);
 }
 
 /* ======================================================================================

@@ -114,3 +114,11 @@ void gh_scan_position(const uint8_t *buf, size_t len, size_t off, int *line, int
 	*line = l;
 	*col = (int)(off - start) + 1;
 }
+
+enum gh_sev gh_rule_severity(const struct gh_rule_info *rules, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(rules[i].id, id) == 0)
+			return rules[i].severity;
+	return GH_SEV_HIGH;
+}

@@ -34,6 +34,8 @@ struct gh_rule_info {
 	const char *help;      /* what it finds, why it matters, how to fix it */
 	enum gh_sev severity;
 };
+/* The severity of rule id among rules[0..n); GH_SEV_HIGH for an id not listed (fails closed). */
+enum gh_sev gh_rule_severity(const struct gh_rule_info *rules, size_t n, const char *id);
 
 /* One finding. Strings are owned by the finding (gh_findings_add copies them). A secret's
  * value never appears in any field: snippet holds the redacted value (first 4 characters,

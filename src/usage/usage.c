@@ -123,16 +123,6 @@ static int create_file(const char *path, const char *dir, struct gh_error *err)
 	return 0;
 }
 
-static void remove_index(const char *path)
-{
-	char side[PATH_MAX + 8];
-	unlink(path);
-	snprintf(side, sizeof side, "%s-wal", path);
-	unlink(side);
-	snprintf(side, sizeof side, "%s-shm", path);
-	unlink(side);
-}
-
 int gh_usage_open(const char *datadir, struct gh_usage **out, struct gh_error *err)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
@@ -171,7 +161,7 @@ int gh_usage_open(const char *datadir, struct gh_usage **out, struct gh_error *e
 		/* another schema version or not a database: it is derived data, start again */
 		sqlite3_close(u->db);
 		u->db = NULL;
-		remove_index(path);
+		gh_unlink_sqlite(path);
 		rc = gh_error_set(err, GH_EIO, "usage index: %s cannot be replaced", path);
 	}
 	if (rc)
